@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* Errors, time and small fd helpers of libvdpalu. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+/* Per thread, so two threads updating two devices don't mix messages. */
+static __thread char errmsg[256];
+
+int vdpalu_fail(int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(errmsg, sizeof(errmsg), fmt, ap);
+	va_end(ap);
+	errno = err;
+	return -1;
+}
+
+void vdpalu_clear_error(void)
+{
+	errmsg[0] = '\0';
+}
+
+const char *vdpalu_errmsg(void)
+{
+	return errmsg;
+}
+
+uint64_t vdpalu_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static const char *const step_names[VDPALU_STEP_MAX] = {
+	[VDPALU_STEP_SUSPEND]		= "suspend",
+	[VDPALU_STEP_VRING_SAVE]	= "vring-save",
+	[VDPALU_STEP_RESET]		= "reset",
+	[VDPALU_STEP_BLOB_SAVE]		= "blob-save",
+	[VDPALU_STEP_BLOB_LOAD]		= "blob-load",
+	[VDPALU_STEP_MAP]		= "map",
+	[VDPALU_STEP_NEW_OWNER]		= "new-owner",
+	[VDPALU_STEP_FEATURES]		= "features",
+	[VDPALU_STEP_VRINGS]		= "vrings",
+	[VDPALU_STEP_REMAP]		= "remap",
+	[VDPALU_STEP_START]		= "start",
+};
+
+const char *vdpalu_step_name(enum vdpalu_step step)
+{
+	return step < VDPALU_STEP_MAX ? step_names[step] : "?";
+}
+
+int vdpalu_set_cloexec(int fd, bool on)
+{
+	int flags = fcntl(fd, F_GETFD);
+
+	if (flags < 0)
+		return -1;
+	flags = on ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC;
+	return fcntl(fd, F_SETFD, flags);
+}
+
+long vdpalu_vmpin_kb(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f;
+
+	f = fopen("/proc/self/status", "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmPin: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
