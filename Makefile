@@ -1,0 +1,104 @@
+# vhost-vdpa live update: the front door.
+#
+#   make check   install deps, build the patched kernel and the tests, run
+#                them in QEMU in every vdpa_sim mode, print a summary
+#   make demo    boot the VM and run the reference VMM through live updates
+#   make help    everything else
+#
+# Long steps print what they do. Everything built lands in build/.
+
+TOP     := $(CURDIR)
+BUILD   ?= $(TOP)/build
+KTREE   ?= $(BUILD)/linux
+KOBJ    ?= $(BUILD)/kbuild
+KHDR    := $(KOBJ)/usr/include
+USER_O  := $(BUILD)/user
+SELFTESTS := $(BUILD)/selftests/vhost_vdpa
+export BUILD KTREE KOBJ
+
+.PHONY: all help testbed-tools deps kernel-source kernel headers selftests userspace unit \
+	check vm-check checkpatch check-mlx5 demo shell kernel-tree series bench clean
+
+all: kernel selftests userspace
+
+help:
+	@sed -n 's/^##//p' $(MAKEFILE_LIST)
+
+## deps          install missing Debian packages (apt-get; root)
+deps:
+	@testbed/deps.sh
+
+## kernel        extract Debian linux-source-6.12, apply kernel/patches, build
+kernel-source: deps
+	@testbed/kernel-source.sh
+
+kernel: kernel-source
+	@testbed/build-kernel.sh
+
+headers: kernel
+	@$(MAKE) -s -C $(KTREE) O=$(KOBJ) headers_install >/dev/null
+
+## selftests     build the kernel selftests of the series against its uapi
+selftests: headers
+	@if [ -d $(KTREE)/tools/testing/selftests/vhost_vdpa ]; then \
+		printf '\033[1m==> building tools/testing/selftests/vhost_vdpa\033[0m\n'; \
+		mkdir -p $(SELFTESTS); \
+		$(MAKE) -s -C $(KTREE)/tools/testing/selftests/vhost_vdpa \
+			OUTPUT=$(SELFTESTS) KHDR_INCLUDES="-isystem $(KHDR)" || exit 1; \
+	else \
+		echo "selftests: the series has no tools/testing/selftests/vhost_vdpa yet"; \
+		mkdir -p $(SELFTESTS); \
+	fi
+
+testbed-tools: headers
+	@mkdir -p $(BUILD)/testbed
+	@gcc -O2 -Wall -Wextra -Werror -isystem $(KHDR) -o $(BUILD)/testbed/vdpa-info testbed/tools/vdpa-info.c
+
+## userspace     build the library, the reference VMM and the unit tests
+userspace: headers testbed-tools
+	@for d in lib vmm tests/unit; do \
+		[ -f $$d/Makefile ] || continue; \
+		printf '\033[1m==> building %s\033[0m\n' $$d; \
+		$(MAKE) -s -C $$d O=$(USER_O) KHDR=$(KHDR) || exit 1; \
+	done
+
+## checkpatch    scripts/checkpatch.pl --strict over every patch
+checkpatch: kernel-source
+	@testbed/checkpatch.sh
+
+## check-mlx5    compile drivers/vdpa/mlx5 of the patched tree
+check-mlx5: kernel-source
+	@testbed/check-mlx5.sh
+
+## check         everything: checkpatch, mlx5 compile, host tests, VM tests
+check: checkpatch check-mlx5 kernel selftests userspace
+	@LU_HOST_TESTS="$(if $(wildcard tests/unit/Makefile),$(MAKE) -s -C $(TOP)/tests/unit O=$(USER_O) KHDR=$(KHDR) check)" \
+		testbed/check.sh $(MODES)
+
+## vm-check      only the VM part of check (MODES="pa-batch va-map", LU_FILTER=name)
+vm-check: kernel selftests userspace
+	@testbed/check.sh $(MODES)
+
+## demo          boot the VM and live-update the reference VMM with traffic
+demo: kernel userspace
+	@testbed/demo.sh
+
+## shell         boot the test VM to an interactive shell (APPEND="vdpa_sim.use_va=1")
+shell: kernel selftests userspace
+	@testbed/run-vm.sh --interactive --name shell --append "$(APPEND)" testbed/vm-init.sh
+
+## kernel-tree   git tree of the patched source for editing: build/kernel-tree
+kernel-tree: kernel-source
+	@testbed/kernel-tree.sh
+
+## series        export build/kernel-tree back to kernel/patches (git format-patch)
+series:
+	@testbed/export-series.sh
+
+## bench         device blackout benchmark (see bench/README)
+bench: kernel userspace
+	@if [ -x bench/run.sh ]; then bench/run.sh; else echo "bench: not written yet"; exit 1; fi
+
+## clean         remove build outputs (keeps the extracted kernel source)
+clean:
+	rm -rf $(KOBJ) $(BUILD)/kbuild-mlx5 $(BUILD)/selftests $(USER_O) $(BUILD)/vm $(BUILD)/check

@@ -1,0 +1,61 @@
+#!/bin/bash
+# Host side of `make check`: boot the test kernel once per vdpa_sim mode
+# (use_va and batch_mapping are boot-time parameters), run the kernel
+# selftests and the userspace suite in each, and print one summary line.
+#
+# Usage: check.sh [MODE...]   MODE is pa-batch, va-batch, pa-map, va-map
+# Environment: LU_FILTER=substring to run only matching test programs;
+#              LU_HOST_TESTS="cmd" a host command printing TAP (run first).
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+declare -A modes=(
+	[pa-batch]="vdpa_sim.use_va=0 vdpa_sim.batch_mapping=1"
+	[va-batch]="vdpa_sim.use_va=1 vdpa_sim.batch_mapping=1"
+	[pa-map]="vdpa_sim.use_va=0 vdpa_sim.batch_mapping=0"
+	[va-map]="vdpa_sim.use_va=1 vdpa_sim.batch_mapping=0"
+)
+order=(pa-batch va-batch pa-map va-map)
+[ $# -gt 0 ] && order=("$@")
+
+results=$BUILD/check
+rm -rf "$results" && mkdir -p "$results"
+logs=() extra_fail=0
+
+if [ -n "${LU_HOST_TESTS:-}" ]; then
+	step "host tests: $LU_HOST_TESTS"
+	{
+		echo "lu-test: running host-tests"
+		bash -c "$LU_HOST_TESTS"
+		echo "lu-test: host-tests exit=$?"
+	} 2>&1 | tee "$results/host.log"
+	logs+=("$results/host.log")
+fi
+
+suites=()
+for s in "$TOP"/tests/vm/smoke.sh "$TOP"/tests/vm/run.sh; do
+	[ -f "$s" ] && suites+=("$s")
+done
+suites_arg=$(IFS=:; echo "${suites[*]:-}")
+
+for m in "${order[@]}"; do
+	[ -n "${modes[$m]:-}" ] || die "unknown mode $m (one of ${!modes[*]})"
+	step "VM run $m: ${modes[$m]}"
+	"$TOP/testbed/run-vm.sh" --name "check-$m" \
+		--append "${modes[$m]} BUILD=$BUILD lu_selftests=$BUILD/selftests/vhost_vdpa lu_top=$TOP lu_suites=$suites_arg lu_filter=${LU_FILTER:-}" \
+		"$TOP/testbed/vm-tests.sh"
+	status=$?
+	logs+=("$BUILD/vm/check-$m/output.log")
+	case $status in
+	0) ;;
+	124) echo "FAIL $m: the watchdog stopped the VM" >&2; extra_fail=$((extra_fail + 1)) ;;
+	125) echo "FAIL $m: the kernel logged a report (above)" >&2; extra_fail=$((extra_fail + 1)) ;;
+	*) echo "FAIL $m: the VM job ended with status $status" >&2; extra_fail=$((extra_fail + 1)) ;;
+	esac
+done
+
+step "summary"
+read -r pass fail skip < <("$TOP/testbed/summarize.sh" "${logs[@]}")
+fail=$((fail + extra_fail))
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" = 0 ] && [ "$pass" -gt 0 ]

@@ -1,0 +1,28 @@
+# Shared helpers for the test-bed scripts. Sourced, not run.
+# shellcheck shell=bash
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${BUILD:-$TOP/build}
+KSRC_TARBALL=${KSRC_TARBALL:-/usr/src/linux-source-6.12.tar.xz}
+# The tree `make kernel` builds: pristine Debian source plus the series.
+KTREE=${KTREE:-$BUILD/linux}
+KOBJ=${KOBJ:-$BUILD/kbuild}
+JOBS=${JOBS:-$(nproc)}
+
+step() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+debian_kernel_version() {
+	dpkg-query -W -f '${Version}' linux-source-6.12 2>/dev/null || echo unknown
+}
+
+# Patches named by kernel/patches/series, in order, as absolute paths.
+series_patches() {
+	local line
+	[ -f "$TOP/kernel/patches/series" ] || return 0
+	while read -r line; do
+		line=${line%%#*}
+		line=${line// /}
+		[ -n "$line" ] && echo "$TOP/kernel/patches/$line"
+	done < "$TOP/kernel/patches/series"
+}

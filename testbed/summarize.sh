@@ -1,0 +1,34 @@
+#!/bin/bash
+# Count TAP results in the output of one or more VM runs (testbed/vm-tests.sh
+# framing) and print failures. A program that exits non-zero without a
+# "not ok" line (a crash, a harness abort) counts as one failure; a VM that
+# stopped early (watchdog, panic) counts as one failure per run.
+# Prints "pass fail skip" on stdout.
+set -euo pipefail
+pass=0 fail=0 skip=0
+for log in "$@"; do
+	eval "$(awk -v logf="$log" '
+		function flush() {
+			if (prog != "" && code != "" && code + 0 != 0 && code + 0 != 4 && nfail == 0) {
+				printf "FAIL %s: %s exited %s without reporting a failed test\n", logf, prog, code > "/dev/stderr"
+				fail++
+			}
+		}
+		/^lu-test: running / { prog = $3; nfail = 0; code = ""; next }
+		/^lu-test: .* exit=/ { split($NF, a, "="); code = a[2]; flush(); prog = ""; next }
+		/^ok / { if ($0 ~ /# *SKIP/) skip++; else pass++; next }
+		/^not ok / {
+			if ($0 ~ /# *TODO/) { skip++; next }
+			fail++; nfail++
+			printf "FAIL %s: %s: %s\n", logf, prog, $0 > "/dev/stderr"
+			next
+		}
+		END {
+			if (prog != "") {
+				printf "FAIL %s: %s never finished\n", logf, prog > "/dev/stderr"
+				fail++
+			}
+			printf "pass=$((pass + %d)) fail=$((fail + %d)) skip=$((skip + %d))\n", pass, fail, skip
+		}' "$log")"
+done
+echo "$pass $fail $skip"

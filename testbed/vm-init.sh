@@ -1,0 +1,41 @@
+#!/bin/bash
+# PID 1 of the test VM. The host root is mounted read-only over 9p; this
+# script gives the guest the writable places it needs, runs the job named on
+# the kernel command line (lu_job=, reaches us as an environment variable)
+# with its output on the second serial port, and powers off.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root TERM=${TERM:-linux}
+
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev 2>/dev/null
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+for d in /tmp /run /root /var/tmp /var/run /var/lib/dhcp; do
+	mount -t tmpfs tmpfs "$d" 2>/dev/null
+done
+mkdir -p /dev/pts /dev/shm
+mount -t tmpfs tmpfs /dev/shm
+hostname vdpa-lu-vm
+# Results come back through a writable 9p export of a host directory.
+mkdir -p /run/out
+mount -t 9p -o trans=virtio,version=9p2000.L out /run/out 2>/dev/null
+
+out=/dev/ttyS1
+[ -c "$out" ] || out=/dev/console
+if [ -n "$lu_job" ]; then
+	cd "${lu_cwd:-/}" || true
+	echo "lu-vm: running $lu_job" > "$out"
+	if [ "${lu_interactive:-0}" = 1 ]; then
+		setsid -c bash -l <> /dev/ttyS0 >&0 2>&1
+		status=$?
+	else
+		bash "$lu_job" > "$out" 2>&1 < /dev/null
+		status=$?
+	fi
+	echo "lu-vm: exit status $status" > "$out"
+	echo "$status" > /run/out/status 2>/dev/null
+fi
+sync
+echo o > /proc/sysrq-trigger
+sleep 5
+echo b > /proc/sysrq-trigger

@@ -1,0 +1,42 @@
+#!/bin/bash
+# Guest side of `make check`: run every kernel selftest program and the
+# userspace end-to-end suite, each framed by "lu-test:" lines that
+# testbed/summarize.sh reads on the host. Environment (from the kernel
+# command line): lu_selftests = directory of the built selftests,
+# lu_suites = extra TAP-printing scripts (colon-separated), lu_filter =
+# optional substring of program names to run.
+: "${lu_selftests:?}"
+
+run() {
+	local name=$1; shift
+	echo "lu-test: running $name"
+	"$@"
+	echo "lu-test: $name exit=$?"
+}
+
+echo "lu-test: kernel $(uname -r), vdpa_sim use_va=$(cat /sys/module/vdpa_sim/parameters/use_va) batch_mapping=$(cat /sys/module/vdpa_sim/parameters/batch_mapping)"
+# The selftests run from their directory, as kselftest's runner does.
+if cd "$lu_selftests" 2>/dev/null; then
+	for prog in *; do
+		[ -f "$prog" ] && [ -x "$prog" ] || continue
+		[ -n "$lu_filter" ] && [[ $prog != *"$lu_filter"* ]] && continue
+		run "selftests/$prog" "./$prog"
+	done
+fi
+IFS=: read -ra suites <<< "${lu_suites:-}"
+for s in "${suites[@]}"; do
+	[ -n "$s" ] || continue
+	[ -n "$lu_filter" ] && [[ $s != *"$lu_filter"* ]] && continue
+	run "${s#"$lu_top"/}" bash "$s"
+done
+# A leak of pinned pages shows here even when every test passed.
+acq=$(awk '$1 == "nr_foll_pin_acquired" { print $2 }' /proc/vmstat)
+rel=$(awk '$1 == "nr_foll_pin_released" { print $2 }' /proc/vmstat)
+echo "lu-test: running pin-balance"
+echo "1..1"
+if [ "$acq" = "$rel" ]; then
+	echo "ok 1 pin-balance: nr_foll_pin_acquired == nr_foll_pin_released ($acq) after all tests"
+else
+	echo "not ok 1 pin-balance: nr_foll_pin_acquired $acq != nr_foll_pin_released $rel after all tests"
+fi
+echo "lu-test: pin-balance exit=0"

@@ -1,0 +1,358 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * vdpa-lu-vmm: drive vdpa_sim net or blk from userspace as the guest
+ * driver would, and live-update while requests are in flight.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/virtio_ids.h>
+
+#include "vmm.h"
+
+uint64_t t_main;
+
+static void usage(void)
+{
+	puts("usage: vdpa-lu-vmm --dev /dev/vhost-vdpa-N [options]\n"
+	     "       vdpa-lu-vmm --create net|blk:NAME | --destroy NAME\n"
+	     "       vdpa-lu-vmm --incoming SOCKET\n"
+	     "  --update-after N   completions per image before an update (1000)\n"
+	     "  --updates K        updates to do (0)\n"
+	     "  --fork             update by fork: the child takes over\n"
+	     "  --transfer SOCKET  update by handing over to 'vdpa-lu-vmm --incoming\n"
+	     "                     SOCKET.<i>' for update i (SCM_RIGHTS); else exec\n"
+	     "  --exec BINARY      image to exec for updates (default: this one)\n"
+	     "  --flow auto|reset|resume  (auto: resume when the device offers it)\n"
+	     "  --window W         requests in flight (32)\n"
+	     "  --mem MB, --regions R   guest memory and memfd regions (16, 4)\n"
+	     "  --no-new-owner     do not consent to ownership transfer\n"
+	     "  --memlock KB       RLIMIT_MEMLOCK (default: unlimited)\n"
+	     "  --quiet");
+}
+
+static int mem_layout(struct vmm *m)
+{
+	uint64_t rsz = (uint64_t)m->cfg.mem_mb << 20;
+	unsigned int i;
+
+	rsz /= m->cfg.regions;
+	if (rsz < (2 << 20) || rsz & 0xfff) {
+		vmm_err("regions of %llu bytes: need at least 2 MiB, page aligned",
+			(unsigned long long)rsz);
+		return -1;
+	}
+	for (i = 0; i < m->cfg.regions; i++)
+		if (vdpalu_mem_alloc(&m->dev, IOVA_BASE + i * rsz, rsz, NULL)) {
+			vmm_err("guest memory: %s", vdpalu_errmsg());
+			return -1;
+		}
+	return 0;
+}
+
+/*
+ * Find the guest driver in guest memory: state and rings in region 0,
+ * buffers in the last region so the device uses more than one.
+ */
+int attach(struct vmm *m, bool fresh)
+{
+	const struct vdpalu_region *last = &m->dev.regions[m->dev.nr_regions - 1];
+
+	m->g = vdpalu_iova_to_va(&m->dev, IOVA_BASE + G_STATE_OFF);
+	m->buf_iova = m->dev.nr_regions > 1 ? last->iova : IOVA_BASE + 0x100000;
+	m->buf = vdpalu_iova_to_va(&m->dev, m->buf_iova);
+	if (!m->g || !m->buf) {
+		vmm_err("guest memory layout missing");
+		return -1;
+	}
+	if (fresh) {
+		memset(m->g, 0, sizeof(*m->g));
+		m->g->magic = GSTATE_MAGIC;
+		m->g->device_id = m->dev.device_id;
+		m->g->next_seq = 1;
+	} else if (m->g->magic != GSTATE_MAGIC ||
+		   m->g->device_id != m->dev.device_id) {
+		vmm_err("guest memory does not hold this device's driver");
+		return -1;
+	}
+	if (m->dev.device_id == VIRTIO_ID_NET)
+		return net_setup(m, fresh);
+	if (m->dev.device_id == VIRTIO_ID_BLOCK)
+		return blk_setup(m, fresh);
+	vmm_err("device id %u: only net and block", m->dev.device_id);
+	return -1;
+}
+
+static int fresh_start(struct vmm *m, uint64_t backend_mask_out)
+{
+	unsigned int i;
+
+	if (vdpalu_open(&m->dev, m->cfg.dev_path, backend_mask_out) ||
+	    vdpalu_negotiate(&m->dev, 0)) {
+		vmm_err("%s: %s", m->cfg.dev_path, vdpalu_errmsg());
+		return -1;
+	}
+	if (mem_layout(m) || attach(m, true))
+		return -1;
+	for (i = 0; i < m->nvq; i++)
+		if (vdpalu_vq_setup(&m->dev, i, QSZ, ring_iova(i),
+				    ring_iova(i) + 0x1000, ring_iova(i) + 0x2000)) {
+			vmm_err("vq %u: %s", i, vdpalu_errmsg());
+			return -1;
+		}
+	if (vdpalu_start(&m->dev)) {
+		vmm_err("DRIVER_OK: %s", vdpalu_errmsg());
+		return -1;
+	}
+	m->cfg.vmpin_kb = vdpalu_vmpin_kb();
+	vmm_log(m, "%s: %s device, features %#llx, backend %#llx of %#llx, %u MiB in %u memfd regions, VmPin %lld kB",
+		m->cfg.dev_path, m->dev.device_id == VIRTIO_ID_NET ? "net" : "blk",
+		(unsigned long long)m->dev.features,
+		(unsigned long long)m->dev.backend_features,
+		(unsigned long long)m->dev.backend_offered, m->cfg.mem_mb,
+		m->cfg.regions, (long long)m->cfg.vmpin_kb);
+	return 0;
+}
+
+static int submit(struct vmm *m, unsigned int budget)
+{
+	return m->dev.device_id == VIRTIO_ID_NET ? net_submit(m, budget) :
+						   blk_submit(m, budget);
+}
+
+static int reap(struct vmm *m)
+{
+	return m->dev.device_id == VIRTIO_ID_NET ? net_reap(m) : blk_reap(m);
+}
+
+static void wait_call(struct vmm *m, int ms)
+{
+	struct pollfd p[2];
+	unsigned int i;
+	uint64_t v;
+
+	for (i = 0; i < m->nvq; i++) {
+		p[i].fd = m->dev.vqs[i].call_fd;
+		p[i].events = POLLIN;
+	}
+	if (poll(p, m->nvq, ms) > 0)
+		for (i = 0; i < m->nvq; i++)
+			if (p[i].revents & POLLIN)
+				(void)!read(p[i].fd, &v, sizeof(v));
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int report(struct vmm *m, bool stalled)
+{
+	struct gstate *g = m->g;
+	uint64_t lost = g->sent - g->completed, b[MAX_UPDATES];
+	unsigned int n = m->cfg.done < MAX_UPDATES ? m->cfg.done : MAX_UPDATES;
+	long pin = vdpalu_vmpin_kb();
+	bool pass;
+
+	memcpy(b, m->cfg.blackout_us, sizeof(b));
+	qsort(b, n, sizeof(b[0]), cmp_u64);
+	pass = !lost && !g->duplicated && !g->bad && !stalled &&
+	       !m->update_failed &&
+	       m->cfg.done == m->cfg.updates && pin == m->cfg.vmpin_kb;
+	printf("vdpa-lu-vmm[%d] v%d: totals: %s sent=%llu completed=%llu lost=%llu duplicated=%llu bad=%llu updates=%u/%u VmPin before=%lld kB after=%ld kB",
+	       getpid(), VMM_IMAGE_VERSION,
+	       g->device_id == VIRTIO_ID_NET ? "net" : "blk",
+	       (unsigned long long)g->sent, (unsigned long long)g->completed,
+	       (unsigned long long)lost, (unsigned long long)g->duplicated,
+	       (unsigned long long)g->bad, m->cfg.done, m->cfg.updates,
+	       (long long)m->cfg.vmpin_kb, pin);
+	if (n)
+		printf(" blackout min/median/max=%.3f/%.3f/%.3f ms",
+		       b[0] / 1e3, b[n / 2] / 1e3, b[n - 1] / 1e3);
+	printf("\nvdpa-lu-vmm[%d] v%d: verdict: %s\n", getpid(),
+	       VMM_IMAGE_VERSION, pass ? "PASS" : "FAIL");
+	fflush(stdout);
+	return pass ? 0 : 1;
+}
+
+static int run(struct vmm *m)
+{
+	uint64_t target = (m->cfg.updates + 1) * m->cfg.update_after;
+	uint64_t last = vdpalu_now_ns(), first = 0, now;
+	unsigned int i;
+
+	/* Kicks sent while the device was stopped may be gone: kick again. */
+	for (i = 0; i < m->nvq; i++)
+		vdpalu_kick(&m->dev, i);
+	for (;;) {
+		int n = reap(m);
+
+		now = vdpalu_now_ns();
+		if (n > 0)
+			last = now;
+		if (m->restored && !first && m->g->completed > m->image_base) {
+			first = now;
+			print_timeline(m, first);
+		}
+		if (m->g->completed - m->image_base >= m->cfg.update_after &&
+		    m->cfg.done < m->cfg.updates) {
+			/* Update with requests in flight: they must survive. */
+			submit(m, m->cfg.window);
+			if (handover(m) == 0) {
+				/* A forked child: carry on as the new image. */
+				first = 0;
+				last = vdpalu_now_ns();
+				for (i = 0; i < m->nvq; i++)
+					vdpalu_kick(&m->dev, i);
+				continue;
+			}
+			/* Nothing changed: run on and drain, but fail. */
+			m->update_failed = true;
+			m->cfg.updates = m->cfg.done;
+		}
+		if (m->g->sent < target)
+			submit(m, target - m->g->sent < m->cfg.window ?
+				  target - m->g->sent : m->cfg.window);
+		else if (m->g->completed == m->g->sent)
+			break;
+		if (now - last > 20000000000ULL) {
+			vmm_err("no completion for 20 s: %llu of %llu requests outstanding",
+				(unsigned long long)(m->g->sent - m->g->completed),
+				(unsigned long long)m->g->sent);
+			return report(m, true);
+		}
+		wait_call(m, 100);
+	}
+	return report(m, false);
+}
+
+/* --fork: stay as the parent of every image so the caller sees the end. */
+static int fork_reaper(void)
+{
+	int status, ret = 0;
+	pid_t pid;
+
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	fflush(NULL);
+	pid = fork();
+	if (pid <= 0)
+		return pid;
+	while ((pid = wait(&status)) > 0)
+		if (!WIFEXITED(status) || WEXITSTATUS(status))
+			ret = 1;
+	exit(ret);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "dev", 1, NULL, 'd' }, { "create", 1, NULL, 'c' },
+		{ "destroy", 1, NULL, 'D' }, { "incoming", 1, NULL, 'i' },
+		{ "update-after", 1, NULL, 'n' }, { "updates", 1, NULL, 'k' },
+		{ "fork", 0, NULL, 'f' }, { "transfer", 1, NULL, 't' },
+		{ "exec", 1, NULL, 'e' }, { "flow", 1, NULL, 'F' },
+		{ "window", 1, NULL, 'w' }, { "mem", 1, NULL, 'm' },
+		{ "regions", 1, NULL, 'r' }, { "no-new-owner", 0, NULL, 'N' },
+		{ "memlock", 1, NULL, 'l' }, { "restore-fd", 1, NULL, 'R' },
+		{ "quiet", 0, NULL, 'q' }, { "help", 0, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct vmm vm;
+	struct vmm *m = &vm;
+	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
+	const char *incoming = NULL;
+	uint64_t mask_out = 0;
+	int c, blob = -1;
+
+	t_main = vdpalu_now_ns();
+	m->cfg.magic = GSTATE_MAGIC;
+	m->cfg.mode = UPD_EXEC;
+	m->cfg.update_after = 1000;
+	m->cfg.window = 32;
+	m->cfg.mem_mb = 16;
+	m->cfg.regions = 4;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': snprintf(m->cfg.dev_path, sizeof(m->cfg.dev_path), "%s", optarg); break;
+		case 'c': {
+			char path[64], *name = strchr(optarg, ':');
+
+			if (!name) {
+				usage();
+				return 2;
+			}
+			*name++ = '\0';
+			if (dev_create(optarg, name, path, sizeof(path)))
+				return 1;
+			puts(path);
+			return 0;
+		}
+		case 'D': return dev_destroy(optarg) ? 1 : 0;
+		case 'i': incoming = optarg; break;
+		case 'n': m->cfg.update_after = strtoull(optarg, NULL, 0); break;
+		case 'k': m->cfg.updates = atoi(optarg); break;
+		case 'f': m->cfg.mode = UPD_FORK; break;
+		case 't': m->cfg.mode = UPD_TRANSFER;
+			  snprintf(m->cfg.transfer, sizeof(m->cfg.transfer), "%s", optarg);
+			  break;
+		case 'e': snprintf(m->cfg.exec_bin, sizeof(m->cfg.exec_bin), "%s", optarg); break;
+		case 'F': m->cfg.flow = !strcmp(optarg, "reset") ? VDPALU_FLOW_RESET :
+					!strcmp(optarg, "resume") ? VDPALU_FLOW_RESUME :
+					VDPALU_FLOW_AUTO;
+			  break;
+		case 'w': m->cfg.window = atoi(optarg); break;
+		case 'm': m->cfg.mem_mb = atoi(optarg); break;
+		case 'r': m->cfg.regions = atoi(optarg); break;
+		case 'N': mask_out |= 1ULL << VHOST_BACKEND_F_NEW_OWNER; break;
+		case 'l': rl.rlim_cur = rl.rlim_max = strtoull(optarg, NULL, 0) << 10; break;
+		case 'R': blob = atoi(optarg); break;
+		case 'q': m->cfg.quiet = 1; break;
+		default: usage(); return c == 'h' ? 0 : 2;
+		}
+	}
+	/* PA devices charge pinned guest memory to RLIMIT_MEMLOCK. */
+	if (setrlimit(RLIMIT_MEMLOCK, &rl))
+		vmm_err("setrlimit(RLIMIT_MEMLOCK): %s", strerror(errno));
+	if (m->cfg.window < 1 || m->cfg.window > BLK_SLOTS || !m->cfg.regions ||
+	    m->cfg.updates > MAX_UPDATES) {
+		usage();
+		return 2;
+	}
+	vdpalu_init(&m->dev);
+
+	if (incoming) {
+		if (take_over_incoming(m, incoming))
+			return 1;
+	} else if (blob >= 0 || getenv(VDPALU_STATE_ENV)) {
+		if (blob < 0)
+			blob = vdpalu_blob_fd_from_env();
+		unsetenv(VDPALU_STATE_ENV);
+		if (blob < 0 || take_over(m, blob, NULL, 0)) {
+			vmm_err("exec'd image could not take over: %s", vdpalu_errmsg());
+			return 1;
+		}
+		close(blob);
+	} else {
+		if (!m->cfg.dev_path[0]) {
+			usage();
+			return 2;
+		}
+		if (m->cfg.mode == UPD_FORK && m->cfg.updates && fork_reaper() < 0)
+			return 1;
+		if (fresh_start(m, mask_out))
+			return 1;
+	}
+	c = run(m);
+	vdpalu_close(&m->dev);
+	return c;
+}
