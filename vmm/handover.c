@@ -96,8 +96,9 @@ void print_timeline(struct vmm *m, uint64_t first_ns)
 		m->cfg.blackout_us[i] = (first_ns - tl->start_ns) / 1000;
 		m->cfg.first_us[i] = (first_ns - m->restart_ns) / 1000;
 	}
-	vmm_log(m, "update %u/%u %s %s-flow %s%s || blackout %.3f ms, device stopped %.3f ms",
+	vmm_log(m, "update %u/%u %s v%u->v%d %s-flow %s%s || blackout %.3f ms, device stopped %.3f ms",
 		m->cfg.done, m->cfg.updates, mode_name[m->cfg.mode],
+		m->prev_version, VMM_IMAGE_VERSION,
 		m->dev.flow == VDPALU_FLOW_RESUME ? "resume" : "reset",
 		dev_mode(), line, (first_ns - tl->start_ns) / 1e6,
 		(tl->end_ns - tl->start_ns) / 1e6);
@@ -341,6 +342,8 @@ int take_over(struct vmm *m, int blob, const int *fds, unsigned int nr)
 	}
 	m->restart_ns = vdpalu_now_ns();
 	m->restored = true;
+	m->prev_version = m->cfg.image_version;
+	m->cfg.image_version = VMM_IMAGE_VERSION;
 	if (attach(m, false))
 		return -1;
 	m->image_base = m->g->completed;

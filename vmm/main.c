@@ -33,7 +33,9 @@ static void usage(void)
 	     "  --exec BINARY      image to exec for updates (default: this one)\n"
 	     "  --flow auto|reset|resume  (auto: resume when the device offers it)\n"
 	     "  --window W         requests in flight (32)\n"
-	     "  --mem MB, --regions R   guest memory and memfd regions (16, 4)\n"
+	     "  --mem MB, --regions R   guest memory and memfd regions (8, 4);\n"
+	     "                     PA vdpa_sim maps at most max_iotlb_entries (2048)\n"
+	     "                     pieces: beyond 8 MiB boot with vdpa_sim.max_iotlb_entries=0\n"
 	     "  --no-new-owner     do not consent to ownership transfer\n"
 	     "  --memlock KB       RLIMIT_MEMLOCK (default: unlimited)\n"
 	     "  --quiet");
@@ -276,10 +278,11 @@ int main(int argc, char **argv)
 
 	t_main = vdpalu_now_ns();
 	m->cfg.magic = GSTATE_MAGIC;
+	m->cfg.image_version = VMM_IMAGE_VERSION;
 	m->cfg.mode = UPD_EXEC;
 	m->cfg.update_after = 1000;
 	m->cfg.window = 32;
-	m->cfg.mem_mb = 16;
+	m->cfg.mem_mb = 8;
 	m->cfg.regions = 4;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {

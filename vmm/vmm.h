@@ -107,6 +107,7 @@ struct vmm {
 	uint64_t image_base;		/* g->completed when this image began */
 	uint64_t restart_ns;		/* device restarted in this image */
 	bool restored;
+	uint32_t prev_version;		/* of the image we took over from */
 	bool update_failed;		/* refused or failed: ran on here */
 };
 
