@@ -5,7 +5,8 @@
 #
 # Usage: check.sh [MODE...]   MODE is pa-batch, va-batch, pa-map, va-map
 # Environment: LU_FILTER=substring to run only matching test programs;
-#              LU_HOST_TESTS="cmd" a host command printing TAP (run first).
+#              LU_HOST_TESTS="cmd" a host command printing TAP (run first);
+#              LU_TESTBED_SELFTEST=0 skips the test bed's check of its alarms.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -22,15 +23,19 @@ results=$BUILD/check
 rm -rf "$results" && mkdir -p "$results"
 logs=() extra_fail=0
 
-if [ -n "${LU_HOST_TESTS:-}" ]; then
-	step "host tests: $LU_HOST_TESTS"
+# Host-side stages, framed like the VM runs so one summary counts them all.
+host_stage() {
+	local name=$1 cmd=$2
+	step "$name: $cmd"
 	{
-		echo "lu-test: running host-tests"
-		bash -c "$LU_HOST_TESTS"
-		echo "lu-test: host-tests exit=$?"
-	} 2>&1 | tee "$results/host.log"
-	logs+=("$results/host.log")
-fi
+		echo "lu-test: running $name"
+		bash -c "$cmd"
+		echo "lu-test: $name exit=$?"
+	} 2>&1 | tee "$results/$name.log"
+	logs+=("$results/$name.log")
+}
+[ -n "${LU_HOST_TESTS:-}" ] && host_stage host-tests "$LU_HOST_TESTS"
+[ "${LU_TESTBED_SELFTEST:-1}" = 1 ] && host_stage testbed-selftest "$TOP/testbed/selftest.sh"
 
 suites=()
 for s in "$TOP"/tests/vm/smoke.sh "$TOP"/tests/vm/run.sh; do

@@ -1,0 +1,34 @@
+#!/bin/bash
+# Check the test bed's own alarms, so a green `make check` means something:
+# a kernel WARNING fails a run, a kernel crash fails a run, and a hung job
+# is stopped by the watchdog, which names the test that hung. TAP output.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+jobs=$BUILD/testbed/selftest
+mkdir -p "$jobs"
+n=0 failed=0
+result() {
+	n=$((n + 1))
+	if [ "$1" = 0 ]; then echo "ok $n $2"; else echo "not ok $n $2"; failed=1; fi
+}
+
+echo "1..3"
+# printk through /dev/kmsg lands in the kernel log exactly like a WARN_ON()
+# splat's first line, which is what the detector keys on.
+echo 'echo "WARNING: CPU: 0 PID: 1 at testbed/selftest.sh:0 fake_warning" > /dev/kmsg' > "$jobs/warn.sh"
+"$TOP/testbed/run-vm.sh" --name selftest-warn "$jobs/warn.sh" >/dev/null 2>&1
+result $(( $? != 125 )) "a kernel WARNING during a passing job fails the run (status 125)"
+
+echo 'echo c > /proc/sysrq-trigger' > "$jobs/crash.sh"
+"$TOP/testbed/run-vm.sh" --name selftest-crash "$jobs/crash.sh" >/dev/null 2>"$jobs/crash.err"
+s=$?
+grep -q "Kernel panic" "$jobs/crash.err"
+result $(( s == 0 || $? != 0 )) "a kernel crash fails the run and its report is shown (status $s)"
+
+printf 'echo "#  RUN           hang.forever ..."\nsleep 600\n' > "$jobs/hang.sh"
+"$TOP/testbed/run-vm.sh" --name selftest-hang --timeout 25 "$jobs/hang.sh" >/dev/null 2>"$jobs/hang.err"
+s=$?
+grep -q "last test started: #  RUN           hang.forever" "$jobs/hang.err"
+result $(( s != 124 || $? != 0 )) "the watchdog stops a hung VM and names the test (status $s)"
+exit $failed
