@@ -25,6 +25,7 @@ static void usage(void)
 	puts("usage: vdpa-lu-vmm --dev /dev/vhost-vdpa-N [options]\n"
 	     "       vdpa-lu-vmm --create net|blk:NAME | --destroy NAME\n"
 	     "       vdpa-lu-vmm --incoming SOCKET\n"
+	     "       vdpa-lu-vmm --caps /dev/vhost-vdpa-N (backend features offered)\n"
 	     "  --update-after N   completions per image before an update (1000)\n"
 	     "  --updates K        updates to do (0)\n"
 	     "  --fork             update by fork: the child takes over\n"
@@ -222,7 +223,10 @@ static int run(struct vmm *m)
 			m->update_failed = true;
 			m->cfg.updates = m->cfg.done;
 		}
-		if (m->g->sent < target)
+		/* Only the last image stops at the target, and drains. */
+		if (m->cfg.done < m->cfg.updates)
+			submit(m, m->cfg.window);
+		else if (m->g->sent < target)
 			submit(m, target - m->g->sent < m->cfg.window ?
 				  target - m->g->sent : m->cfg.window);
 		else if (m->g->completed == m->g->sent)
@@ -267,6 +271,7 @@ int main(int argc, char **argv)
 		{ "regions", 1, NULL, 'r' }, { "no-new-owner", 0, NULL, 'N' },
 		{ "memlock", 1, NULL, 'l' }, { "restore-fd", 1, NULL, 'R' },
 		{ "quiet", 0, NULL, 'q' }, { "help", 0, NULL, 'h' },
+		{ "caps", 1, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct vmm vm;
@@ -320,6 +325,14 @@ int main(int argc, char **argv)
 		case 'l': rl.rlim_cur = rl.rlim_max = strtoull(optarg, NULL, 0) << 10; break;
 		case 'R': blob = atoi(optarg); break;
 		case 'q': m->cfg.quiet = 1; break;
+		case 'C':
+			/* Backend features a device offers, for scripts. */
+			if (vdpalu_open(&m->dev, optarg, ~0ULL)) {
+				vmm_err("%s: %s", optarg, vdpalu_errmsg());
+				return 1;
+			}
+			printf("%#llx\n", (unsigned long long)m->dev.backend_offered);
+			return 0;
 		default: usage(); return c == 'h' ? 0 : 2;
 		}
 	}

@@ -1,0 +1,167 @@
+#!/bin/bash
+# End-to-end suite of vhost-vdpa live update, run as root inside the test VM
+# on the patched kernel.  Prints TAP.
+#
+# For the vdpa_sim mode the VM was booted with (use_va, batch_mapping), on a
+# net and a block device, in the reset and the resume flow:
+#   20 exec updates (to another binary and on), 5 fork updates, 5 SCM_RIGHTS
+#   transfers, all with requests in flight: 0 lost, 0 duplicated, every
+#   frame/block verified, VmPin preserved, pins balanced after exit;
+# plus libvdpalu's refusals against the real device.
+#
+# Tests that need kernel features the running kernel lacks fail: this suite
+# is a statement about the patched kernel, not a probe of what exists.
+#
+# Environment: O (build output, default /work/main/build/user),
+# EXEC_UPDATES / FORK_UPDATES / TRANSFERS (20/5/5), UPDATE_AFTER (100).
+set -u
+O=${O:-/work/main/build/user}
+VMM=$O/vmm/vdpa-lu-vmm
+VMM2=$O/vmm/vdpa-lu-vmm-v2
+REFUSE=$O/tests/vm/lu-refuse
+EXEC_UPDATES=${EXEC_UPDATES:-20}
+FORK_UPDATES=${FORK_UPDATES:-5}
+TRANSFERS=${TRANSFERS:-5}
+N=${UPDATE_AFTER:-100}
+T=${LU_TIMEOUT:-300}
+LOG=${LOG:-/run/lu-tests}
+mkdir -p "$LOG"
+
+n=0 failed=0
+ok() {		# ok COND-STATUS NAME
+	n=$((n + 1))
+	if [ "$1" = 0 ]; then
+		echo "ok $n $2"
+	else
+		echo "not ok $n $2"
+		failed=$((failed + 1))
+	fi
+}
+diag() { sed 's/^/# /'; }
+
+vmstat() { awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat; }
+
+# After every run all pins must be back: the devices stay, but no VMM holds
+# them open.  Waits up to 5 s for a release that is still on its way.
+pins_balanced() {	# NAME
+	local i acq rel
+	for i in $(seq 50); do
+		acq=$(vmstat nr_foll_pin_acquired) rel=$(vmstat nr_foll_pin_released)
+		[ "$acq" = "$rel" ] && break
+		sleep 0.1
+	done
+	[ "$acq" = "$rel" ]
+	ok $? "$1: pins balanced after exit (nr_foll_pin_acquired $acq, released $rel$( [ "$i" -gt 1 ] && echo ", after $(( (i - 1) * 100 )) ms"))"
+}
+
+for f in "$VMM" "$VMM2" "$REFUSE"; do
+	[ -x "$f" ] || { echo "Bail out! $f missing: build userspace first"; exit 1; }
+done
+
+# The booted mode decides what applies.
+read -r use_va < /sys/module/vdpa_sim/parameters/use_va
+read -r batch < /sys/module/vdpa_sim/parameters/batch_mapping
+case $use_va in Y|1) mode=va ;; *) mode=pa ;; esac
+[ "$batch" = 1 ] && mode=$mode-batch || mode=$mode-nobatch
+echo "# vdpa_sim use_va=$use_va batch_mapping=$batch: mode $mode, kernel $(uname -r)"
+
+devs=()
+for type in net blk; do
+	name=lu$type
+	path=$("$VMM" --create "$type:$name" 2>&1)
+	ok $? "$mode: create vdpa_sim $type device bound to vhost_vdpa ($path)"
+	eval "dev_$type=$path"
+	devs+=("$name")
+done
+
+# Kernel features this mode needs: missing ones fail here, loudly.
+NEW_OWNER=$((1 << 9)) IOTLB_REMAP=$((1 << 10)) SUSPEND=$((1 << 4))
+RESUME=$((1 << 5)) PERSIST=$((1 << 8))
+for type in net blk; do
+	eval "path=\$dev_$type"
+	caps=$("$VMM" --caps "$path" 2>&1) || caps=0
+	echo "# $type backend features offered: $caps"
+	for f in NEW_OWNER SUSPEND RESUME PERSIST; do
+		(( caps & ${!f} )); ok $? "$mode: $type device offers VHOST_BACKEND_F_$f"
+	done
+	if [ "${mode%%-*}" = va ]; then
+		(( caps & IOTLB_REMAP )); ok $? "$mode: VA $type device offers VHOST_BACKEND_F_IOTLB_REMAP"
+	else
+		(( !(caps & IOTLB_REMAP) )); ok $? "$mode: PA $type device does not need VHOST_BACKEND_F_IOTLB_REMAP"
+	fi
+done
+
+# run_vmm NAME EXPECTED_UPDATES ARGS...: one VMM run and its checks.
+run_vmm() {
+	local name=$1 k=$2 out=$LOG/$1.log st
+	shift 2
+	timeout "$T" "$@" > "$out" 2>&1
+	st=$?
+	# Every image's timeline, for the record.
+	grep -E 'update [0-9]+/|totals:|error' "$out" | diag
+	grep -q 'verdict: PASS' "$out" && [ $st = 0 ] &&
+		grep -q "lost=0 duplicated=0 bad=0 updates=$k/$k" "$out" &&
+		! grep -q 'error' "$out"
+	ok $? "$name: $k updates, 0 lost, 0 duplicated, all verified, VmPin preserved"
+	pins_balanced "$name"
+}
+
+for type in net blk; do
+	eval "path=\$dev_$type"
+	for flow in reset resume; do
+		t="$mode $type $flow"
+		run_vmm "$t exec" "$EXEC_UPDATES" "$VMM" --dev "$path" --flow "$flow" \
+			--update-after "$N" --updates "$EXEC_UPDATES" --exec "$VMM2"
+		run_vmm "$t fork" "$FORK_UPDATES" "$VMM" --dev "$path" --flow "$flow" \
+			--update-after "$N" --updates "$FORK_UPDATES" --fork
+
+		# Transfer: the incoming processes start first, the last one reports.
+		sock=/run/lu-$type-$flow.sock
+		pids=()
+		for i in $(seq 1 "$TRANSFERS"); do
+			timeout "$T" "$VMM" --incoming "$sock.$i" > "$LOG/$type-$flow-in$i.log" 2>&1 &
+			pids+=($!)
+		done
+		timeout "$T" "$VMM" --dev "$path" --flow "$flow" --update-after "$N" \
+			--updates "$TRANSFERS" --transfer "$sock" > "$LOG/$type-$flow-xfer.log" 2>&1
+		st=$?
+		for p in "${pids[@]}"; do wait "$p" || st=1; done
+		last=$LOG/$type-$flow-in$TRANSFERS.log
+		cat "$LOG/$type-$flow-xfer.log" "$LOG/$type-$flow"-in*.log |
+			grep -E 'update [0-9]+/|totals:|error|handed' | diag
+		[ $st = 0 ] && grep -q 'verdict: PASS' "$last" &&
+			grep -q "lost=0 duplicated=0 bad=0 updates=$TRANSFERS/$TRANSFERS" "$last" &&
+			! cat "$LOG/$type-$flow"-*.log | grep -q error
+		ok $? "$t transfer: $TRANSFERS processes took over by SCM_RIGHTS, 0 lost, 0 duplicated, all verified, VmPin preserved"
+		pins_balanced "$t transfer"
+	done
+
+	# A VMM that does not consent: the update is refused, traffic goes on.
+	out=$LOG/$type-refused.log
+	timeout "$T" "$VMM" --dev "$path" --update-after "$N" --updates 1 --no-new-owner > "$out" 2>&1
+	diag < "$out"
+	grep -q 'did not ack VHOST_BACKEND_F_NEW_OWNER' "$out" &&
+		grep -q 'lost=0 duplicated=0 bad=0 updates=0/0' "$out"
+	ok $? "$mode $type: update without consent refused, device ran on, 0 lost"
+	pins_balanced "$mode $type refused update"
+
+	# Library refusals against the device.
+	"$REFUSE" "$path" > "$LOG/$type-lu-refuse.log" 2>&1
+	while read -r line; do
+		case $line in
+		"ok - "*) ok 0 "$mode $type: ${line#ok - }" ;;
+		"not ok - "*) ok 1 "$mode $type: ${line#not ok - }" ;;
+		*) echo "# $line" ;;
+		esac
+	done < "$LOG/$type-lu-refuse.log"
+	pins_balanced "$mode $type lu-refuse"
+done
+
+for name in "${devs[@]}"; do
+	"$VMM" --destroy "$name"
+done
+pins_balanced "$mode: devices destroyed"
+
+echo "1..$n"
+echo "# $((n - failed)) passed, $failed failed"
+[ $failed = 0 ]
