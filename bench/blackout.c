@@ -1,0 +1,355 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * vdpa-lu-blackout: how long a vhost-vdpa block device is out of service
+ * while its VMM replaces itself, by three methods, against one guest memory
+ * size:
+ *
+ *   baseline       what exists without the series: close the device fd,
+ *                  reopen, set owner, map (re-pin) all guest memory, set up
+ *                  the vring, DRIVER_OK;
+ *   update-reset   live update, reset flow: SUSPEND, GET_VRING_BASE, reset,
+ *                  exec, NEW_OWNER, vring rebuild, [REMAP], DRIVER_OK;
+ *   update-resume  live update, resume flow: SUSPEND, exec, NEW_OWNER,
+ *                  [REMAP], RESUME.
+ *
+ * Blackout runs from the moment the old image stops the device (close or
+ * SUSPEND) to the completion of the first block request submitted after the
+ * restart: that is when the guest sees service again.
+ *
+ * One process chain does every run of one size: guest memory is set up once
+ * and the methods alternate (baseline, reset, resume, baseline, ...), so a
+ * noisy machine disturbs all three alike and their ratio holds. Each run
+ * appends one CSV row to --csv. The iteration state crosses exec in argv;
+ * the device state crosses it in libvdpalu's state blob.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <linux/virtio_blk.h>
+#include <linux/virtio_ids.h>
+#include <linux/virtio_ring.h>
+
+#include "vdpalu.h"
+
+#define QSZ		16
+#define DESC_OFF	0x0000
+#define AVAIL_OFF	0x1000
+#define USED_OFF	0x2000
+#define HDR_OFF		0x3000
+#define DATA_OFF	0x3200
+#define STATUS_OFF	0x3400
+#define DRV_OFF		0x3800
+#define IO_TIMEOUT_NS	(30ULL * 1000000000ULL)
+
+enum method { BASELINE, UPDATE_RESET, UPDATE_RESUME, NR_METHODS };
+
+static const char *const method_name[NR_METHODS] = {
+	[BASELINE] = "baseline",
+	[UPDATE_RESET] = "update-reset",
+	[UPDATE_RESUME] = "update-resume",
+};
+
+/* The guest driver's own indices live in guest memory, like a guest's. */
+struct drv_state {
+	uint16_t avail_idx;
+	uint16_t used_seen;
+	uint32_t requests;
+};
+
+struct chain {
+	const char *dev_path;
+	const char *csv;
+	const char *label;	/* device mode, e.g. "pa" or "va" */
+	uint64_t mem_mib;
+	unsigned int runs;
+	unsigned int iter;
+	/* Set by the image that started an update, read by the next one. */
+	uint64_t t0, t_exec;
+	uint64_t old_steps[VDPALU_STEP_MAX];
+};
+
+struct run {
+	uint64_t t0;
+	uint64_t exec_ns;
+	char steps[512];
+	size_t len;
+};
+
+static void die(const char *what)
+{
+	fprintf(stderr, "vdpa-lu-blackout: %s: %s\n", what,
+		vdpalu_errmsg()[0] ? vdpalu_errmsg() : strerror(errno));
+	exit(1);
+}
+
+static void *gva(struct vdpalu_dev *dev, uint64_t off)
+{
+	void *p = vdpalu_iova_to_va(dev, off);
+
+	if (!p)
+		die("guest memory layout");
+	return p;
+}
+
+static void step_add(struct run *r, const char *name, uint64_t ns)
+{
+	if (r->len < sizeof(r->steps))
+		r->len += snprintf(r->steps + r->len, sizeof(r->steps) - r->len,
+				   "%s%s=%.1f", r->len ? ";" : "", name, ns / 1e3);
+}
+
+/* Steps [@from, @to) of a libvdpalu timeline. */
+static void steps_from_timeline(struct run *r, const uint64_t *ns,
+				enum vdpalu_step from, enum vdpalu_step to)
+{
+	for (int s = from; s < (int)to; s++)
+		if (ns[s])
+			step_add(r, vdpalu_step_name(s), ns[s]);
+}
+
+/* Submit one 512-byte write and wait for its completion. */
+static void first_io(struct vdpalu_dev *dev)
+{
+	struct vring_desc *desc = gva(dev, DESC_OFF);
+	struct vring_avail *avail = gva(dev, AVAIL_OFF);
+	volatile struct vring_used *used = gva(dev, USED_OFF);
+	struct virtio_blk_outhdr *hdr = gva(dev, HDR_OFF);
+	volatile uint8_t *status = gva(dev, STATUS_OFF);
+	struct drv_state *drv = gva(dev, DRV_OFF);
+	uint64_t deadline;
+
+	hdr->type = VIRTIO_BLK_T_OUT;
+	hdr->ioprio = 0;
+	hdr->sector = drv->requests % 64;
+	memset(gva(dev, DATA_OFF), drv->requests & 0xff, 512);
+	*status = 0xff;
+	desc[0] = (struct vring_desc){ HDR_OFF, sizeof(*hdr), VRING_DESC_F_NEXT, 1 };
+	desc[1] = (struct vring_desc){ DATA_OFF, 512, VRING_DESC_F_NEXT, 2 };
+	desc[2] = (struct vring_desc){ STATUS_OFF, 1, VRING_DESC_F_WRITE, 0 };
+	avail->ring[drv->avail_idx % QSZ] = 0;
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	avail->idx = ++drv->avail_idx;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (vdpalu_kick(dev, 0))
+		die("kick");
+	deadline = vdpalu_now_ns() + IO_TIMEOUT_NS;
+	while (__atomic_load_n(&used->idx, __ATOMIC_ACQUIRE) == drv->used_seen) {
+		if (vdpalu_now_ns() > deadline) {
+			errno = ETIMEDOUT;
+			die("first request after restart");
+		}
+	}
+	drv->used_seen++;
+	drv->requests++;
+	if (*status != VIRTIO_BLK_S_OK) {
+		errno = EIO;
+		die("block write status");
+	}
+}
+
+/* Fresh vring and driver state: the device starts from index 0. */
+static void vring_setup(struct vdpalu_dev *dev)
+{
+	memset(gva(dev, 0), 0, DRV_OFF + sizeof(struct drv_state));
+	if (vdpalu_vq_setup(dev, 0, QSZ, DESC_OFF, AVAIL_OFF, USED_OFF))
+		die("vring setup");
+}
+
+static void csv_row(const struct chain *c, enum method m, const struct run *r,
+		    uint64_t t_end)
+{
+	FILE *f = fopen(c->csv, "a");
+
+	if (!f)
+		die(c->csv);
+	fprintf(f, "%s,%" PRIu64 ",%s,%u,%.1f,%.1f,%s\n", c->label, c->mem_mib,
+		method_name[m], c->iter, (t_end - r->t0) / 1e3, r->exec_ns / 1e3,
+		r->steps);
+	fclose(f);
+	printf("  %-3s %6" PRIu64 " MiB  %-13s run %u: %10.1f us\n", c->label,
+	       c->mem_mib, method_name[m], c->iter, (t_end - r->t0) / 1e3);
+	fflush(stdout);
+}
+
+static void baseline(struct chain *c, struct vdpalu_dev *dev)
+{
+	struct vdpalu_region mem = dev->regions[0];
+	struct run r = { 0 };
+	uint64_t t;
+
+	r.t0 = vdpalu_now_ns();
+	/* Closing the fd resets the device and unpins all of guest memory. */
+	close(dev->fd);
+	t = vdpalu_now_ns();
+	step_add(&r, "close", t - r.t0);
+	vdpalu_init(dev);
+	if (vdpalu_open(dev, c->dev_path, 0) || vdpalu_negotiate(dev, 0))
+		die("reopen");
+	step_add(&r, "open", vdpalu_now_ns() - t);
+	t = vdpalu_now_ns();
+	if (vdpalu_mem_add(dev, mem.fd, mem.offset, mem.addr, mem.size, mem.iova))
+		die("re-map guest memory");
+	step_add(&r, "map", vdpalu_now_ns() - t);
+	t = vdpalu_now_ns();
+	vring_setup(dev);
+	step_add(&r, "vrings", vdpalu_now_ns() - t);
+	t = vdpalu_now_ns();
+	if (vdpalu_start(dev))
+		die("DRIVER_OK");
+	step_add(&r, "start", vdpalu_now_ns() - t);
+	t = vdpalu_now_ns();
+	first_io(dev);
+	step_add(&r, "first_io", vdpalu_now_ns() - t);
+	csv_row(c, BASELINE, &r, vdpalu_now_ns());
+}
+
+static void exec_next(struct chain *c, struct vdpalu_dev *dev, enum method m)
+{
+	char mem[32], runs[16], iter[16], t0[32], method[4], steps[512];
+	char fdnum[16], texec[32];
+	size_t len = 0;
+	int blob;
+
+	c->t0 = vdpalu_now_ns();
+	if (vdpalu_save(dev, m == UPDATE_RESET ? VDPALU_FLOW_RESET :
+			VDPALU_FLOW_RESUME, NULL, 0, &blob))
+		die("save");
+	for (int s = 0; s < VDPALU_STEP_MAX; s++)
+		len += snprintf(steps + len, sizeof(steps) - len, "%s%" PRIu64,
+				s ? "," : "", dev->tl.ns[s]);
+	snprintf(mem, sizeof(mem), "%" PRIu64, c->mem_mib);
+	snprintf(runs, sizeof(runs), "%u", c->runs);
+	snprintf(iter, sizeof(iter), "%u", c->iter);
+	snprintf(method, sizeof(method), "%d", m);
+	snprintf(t0, sizeof(t0), "%" PRIu64, c->t0);
+	snprintf(fdnum, sizeof(fdnum), "%d", blob);
+	setenv(VDPALU_STATE_ENV, fdnum, 1);
+	/* Last: the exec clock starts here. */
+	snprintf(texec, sizeof(texec), "%" PRIu64, vdpalu_now_ns());
+	execl("/proc/self/exe", "vdpa-lu-blackout", "--dev", c->dev_path,
+	      "--csv", c->csv, "--label", c->label, "--mem", mem,
+	      "--runs", runs, "--iter", iter, "--continue", method,
+	      "--t0", t0, "--old-steps", steps, "--t-exec", texec,
+	      (char *)NULL);
+	die("exec");
+}
+
+static void parse_steps(uint64_t *ns, const char *s)
+{
+	for (int i = 0; i < VDPALU_STEP_MAX && s && *s; i++) {
+		ns[i] = strtoull(s, (char **)&s, 10);
+		if (*s == ',')
+			s++;
+	}
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: vdpa-lu-blackout --dev /dev/vhost-vdpa-N --mem MIB --runs N\n"
+		"                        --csv FILE [--label pa|va]\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t t_main = vdpalu_now_ns();
+	struct rlimit unlimited = { RLIM_INFINITY, RLIM_INFINITY };
+	struct chain c = { .label = "?", .runs = 5 };
+	struct vdpalu_dev dev;
+	int cont = -1, opt;
+	static const struct option opts[] = {
+		{ "dev", required_argument, NULL, 'd' },
+		{ "csv", required_argument, NULL, 'c' },
+		{ "label", required_argument, NULL, 'l' },
+		{ "mem", required_argument, NULL, 'm' },
+		{ "runs", required_argument, NULL, 'r' },
+		{ "iter", required_argument, NULL, 'i' },
+		{ "continue", required_argument, NULL, 'C' },
+		{ "t0", required_argument, NULL, 'T' },
+		{ "t-exec", required_argument, NULL, 'E' },
+		{ "old-steps", required_argument, NULL, 'S' },
+		{ 0 }
+	};
+
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'd': c.dev_path = optarg; break;
+		case 'c': c.csv = optarg; break;
+		case 'l': c.label = optarg; break;
+		case 'm': c.mem_mib = strtoull(optarg, NULL, 0); break;
+		case 'r': c.runs = strtoul(optarg, NULL, 0); break;
+		case 'i': c.iter = strtoul(optarg, NULL, 0); break;
+		case 'C': cont = atoi(optarg); break;
+		case 'T': c.t0 = strtoull(optarg, NULL, 0); break;
+		case 'E': c.t_exec = strtoull(optarg, NULL, 0); break;
+		case 'S': parse_steps(c.old_steps, optarg); break;
+		default: usage();
+		}
+	}
+	if (!c.dev_path || !c.csv || !c.mem_mib || !c.runs)
+		usage();
+	/* PA devices charge every pinned page against RLIMIT_MEMLOCK. */
+	if (setrlimit(RLIMIT_MEMLOCK, &unlimited))
+		die("RLIMIT_MEMLOCK");
+	vdpalu_init(&dev);
+
+	if (cont < 0) {
+		/* First image: set the device and guest memory up once. */
+		if (vdpalu_open(&dev, c.dev_path, 0) || vdpalu_negotiate(&dev, 0))
+			die(c.dev_path);
+		if (dev.device_id != VIRTIO_ID_BLOCK) {
+			errno = ENODEV;
+			die("need a block device");
+		}
+		if (vdpalu_mem_alloc(&dev, 0, c.mem_mib << 20, NULL))
+			die("guest memory");
+		vring_setup(&dev);
+		if (vdpalu_start(&dev))
+			die("DRIVER_OK");
+		first_io(&dev);
+		cont = UPDATE_RESUME;	/* as if a resume run just ended */
+		c.iter = -1;
+	} else {
+		/* An update brought us here: finish and measure it. */
+		struct run r = { .t0 = c.t0, .exec_ns = t_main - c.t_exec };
+		static char app[VDPALU_APP_MAX];
+		size_t app_len = 0;
+		uint64_t t;
+		int blob = vdpalu_blob_fd_from_env();
+
+		if (blob < 0 ||
+		    vdpalu_restore(&dev, blob, NULL, 0, app, &app_len))
+			die("restore");
+		steps_from_timeline(&r, c.old_steps, VDPALU_STEP_SUSPEND,
+				    VDPALU_STEP_BLOB_LOAD);
+		step_add(&r, "exec", r.exec_ns);
+		steps_from_timeline(&r, dev.tl.ns, VDPALU_STEP_BLOB_LOAD,
+				    VDPALU_STEP_MAX);
+		t = vdpalu_now_ns();
+		first_io(&dev);
+		step_add(&r, "first_io", vdpalu_now_ns() - t);
+		csv_row(&c, cont, &r, vdpalu_now_ns());
+	}
+
+	switch (cont) {
+	case UPDATE_RESUME:
+		if (++c.iter == c.runs)
+			break;
+		baseline(&c, &dev);
+		exec_next(&c, &dev, UPDATE_RESET);
+		break;
+	case UPDATE_RESET:
+		exec_next(&c, &dev, UPDATE_RESUME);
+		break;
+	default:
+		usage();
+	}
+	vdpalu_close(&dev);
+	return 0;
+}

@@ -1,0 +1,35 @@
+#!/bin/bash
+# Host side of `make bench`: boot the test VM once per device kind (PA:
+# vdpa_sim use_va=0, pins at map time; VA: use_va=1), measure the blackout
+# of the three methods over guest memory sizes, then tabulate and plot.
+#
+# Environment: BENCH_SIZES (MiB, comma-separated), BENCH_RUNS (per point),
+#              BENCH_VM_MEM (QEMU -m), BENCH_MODES ("pa va"), KVM=1.
+set -euo pipefail
+. "$(dirname "$0")/../testbed/lib.sh"
+
+sizes=${BENCH_SIZES:-256,1024,2048,4096,8192}
+runs=${BENCH_RUNS:-5}
+vm_mem=${BENCH_VM_MEM:-11G}
+out=$BUILD/bench
+mkdir -p "$out"
+: > "$out/blackout.csv.new"
+for mode in ${BENCH_MODES:-pa va}; do
+	use_va=0
+	[ "$mode" = va ] && use_va=1
+	step "bench VM ($mode): sizes $sizes MiB, $runs runs each"
+	# A PA mapping takes one vdpa_sim IOTLB entry per physically contiguous
+	# run of pages: up to one per 4 KiB page of scattered shmem, far more
+	# than the default limit of 2048 (8 MiB of guest memory at worst).
+	"$TOP/testbed/run-vm.sh" --name "bench-$mode" --mem "$vm_mem" --timeout 7200 \
+		--append "vdpa_sim.use_va=$use_va vdpa_sim.max_iotlb_entries=4194304 BUILD=$BUILD lu_top=$TOP lu_bench_sizes=$sizes lu_bench_runs=$runs" \
+		"$TOP/bench/vm-bench.sh"
+	cat "$BUILD/vm/bench-$mode/blackout.csv" >> "$out/blackout.csv.new"
+done
+{
+	echo "mode,mem_mib,method,run,blackout_us,exec_us,steps"
+	cat "$out/blackout.csv.new"
+} > "$out/blackout.csv"
+rm -f "$out/blackout.csv.new"
+python3 "$TOP/bench/report.py" "$out/blackout.csv" "$out"
+step "results: $out/blackout.csv, $out/summary.csv, $out/blackout.png, $out/blackout.svg"
