@@ -56,7 +56,7 @@ testbed-tools: headers
 
 ## userspace     build the library, the reference VMM and the unit tests
 userspace: headers testbed-tools
-	@for d in lib vmm bench tests/unit; do \
+	@for d in lib vmm bench tests/unit tests/vm; do \
 		[ -f $$d/Makefile ] || continue; \
 		printf '\033[1m==> building %s\033[0m\n' $$d; \
 		$(MAKE) -s -C $$d O=$(USER_O) KHDR=$(KHDR) || exit 1; \

@@ -16,6 +16,7 @@ for log in "$@"; do
 		}
 		/^lu-test: running / { prog = $3; nfail = 0; code = ""; next }
 		/^lu-test: .* exit=/ { split($NF, a, "="); code = a[2]; flush(); prog = ""; next }
+		/^Bail out!/ { fail++; nfail++; printf "FAIL %s: %s: %s\n", logf, prog, $0 > "/dev/stderr"; next }
 		/^ok / { if ($0 ~ /# *SKIP/) skip++; else pass++; next }
 		/^not ok / {
 			if ($0 ~ /# *TODO/) { skip++; next }
