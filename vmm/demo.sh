@@ -1,0 +1,79 @@
+#!/bin/bash
+# The in-VM job of `make demo`: the reference mini-VMM live-updates itself
+# while traffic flows, on a vdpa_sim net and block device, in the vdpa_sim
+# mode the VM was booted with (PA: use_va=0, VA: use_va=1), in the reset
+# and the resume flow, by exec (to a v2 binary), fork and SCM_RIGHTS
+# transfer.  Prints each update's timeline, the totals and a verdict.
+#
+# Environment: O (build output, default /work/main/build/user),
+# UPDATES (exec updates per run, 3), UPDATE_AFTER (requests per image, 500).
+set -u
+O=${O:-/work/main/build/user}
+VMM=$O/vmm/vdpa-lu-vmm
+VMM2=$O/vmm/vdpa-lu-vmm-v2
+UPDATES=${UPDATES:-3}
+N=${UPDATE_AFTER:-500}
+LOG=/run/lu-demo
+mkdir -p "$LOG"
+
+read -r use_va < /sys/module/vdpa_sim/parameters/use_va
+read -r batch < /sys/module/vdpa_sim/parameters/batch_mapping
+case $use_va in Y|1) mode=VA ;; *) mode=PA ;; esac
+echo "==> vhost-vdpa live update demo: kernel $(uname -r), vdpa_sim $mode (use_va=$use_va batch_mapping=$batch)"
+
+verdict=PASS
+show() {	# show LOGFILES...: the lines worth reading
+	cat "$@" | grep -E 'update [0-9]+/|totals:|verdict|error|handed|blk device|net device' |
+		sed -e 's/^vdpa-lu-vmm/  vdpa-lu-vmm/'
+}
+judge() {	# judge STATUS LAST-LOG
+	if [ "$1" = 0 ] && grep -q 'verdict: PASS' "$2"; then
+		echo "  -> ok"
+	else
+		echo "  -> FAILED"
+		verdict=FAIL
+	fi
+}
+
+for type in net blk; do
+	dev=$("$VMM" --create "$type:demo$type") || { echo "cannot create $type device"; exit 1; }
+	for flow in reset resume; do
+		echo
+		echo "==> $type, $flow flow: $UPDATES exec updates (v1 -> v2 -> v2 ...), $N requests per image"
+		timeout 300 "$VMM" --dev "$dev" --flow "$flow" --update-after "$N" \
+			--updates "$UPDATES" --exec "$VMM2" > "$LOG/exec.log" 2>&1
+		st=$?
+		show "$LOG/exec.log"
+		judge $st "$LOG/exec.log"
+
+		echo "==> $type, $flow flow: 2 fork updates (the child takes over, the parent exits)"
+		timeout 300 "$VMM" --dev "$dev" --flow "$flow" --update-after "$N" \
+			--updates 2 --fork > "$LOG/fork.log" 2>&1
+		st=$?
+		show "$LOG/fork.log"
+		judge $st "$LOG/fork.log"
+
+		echo "==> $type, $flow flow: 2 transfers to separately started processes (SCM_RIGHTS)"
+		rm -f "$LOG"/in*.log
+		pids=()
+		for i in 1 2; do
+			timeout 300 "$VMM" --incoming "$LOG/sock.$i" > "$LOG/in$i.log" 2>&1 &
+			pids+=($!)
+		done
+		timeout 300 "$VMM" --dev "$dev" --flow "$flow" --update-after "$N" \
+			--updates 2 --transfer "$LOG/sock" > "$LOG/xfer.log" 2>&1
+		st=$?
+		for p in "${pids[@]}"; do wait "$p" || st=1; done
+		show "$LOG/xfer.log" "$LOG/in1.log" "$LOG/in2.log"
+		judge $st "$LOG/in2.log"
+	done
+	"$VMM" --destroy "demo$type"
+done
+
+acq=$(awk '$1 == "nr_foll_pin_acquired" { print $2 }' /proc/vmstat)
+rel=$(awk '$1 == "nr_foll_pin_released" { print $2 }' /proc/vmstat)
+echo
+echo "==> pinned pages: nr_foll_pin_acquired $acq, nr_foll_pin_released $rel"
+[ "$acq" = "$rel" ] || verdict=FAIL
+echo "==> demo verdict ($mode): $verdict"
+[ $verdict = PASS ]
