@@ -25,12 +25,6 @@
 
 #include "internal.h"
 
-static void step_begin(struct vdpalu_dev *dev, uint64_t *t)
-{
-	(void)dev;
-	*t = vdpalu_now_ns();
-}
-
 static void step_end(struct vdpalu_dev *dev, enum vdpalu_step s, uint64_t t,
 		     uint32_t count)
 {
@@ -154,13 +148,13 @@ int vdpalu_save(struct vdpalu_dev *dev, enum vdpalu_flow flow,
 	memset(&dev->tl, 0, sizeof(dev->tl));
 	dev->tl.start_ns = vdpalu_now_ns();
 	dev->flow = flow;
-	step_begin(dev, &t);
+	t = vdpalu_now_ns();
 	if (vdpalu_ioctl(dev, VHOST_VDPA_SUSPEND, NULL, "VHOST_VDPA_SUSPEND"))
 		goto fail_close;
 	step_end(dev, VDPALU_STEP_SUSPEND, t, 0);
 
 	if (flow == VDPALU_FLOW_RESET) {
-		step_begin(dev, &t);
+		t = vdpalu_now_ns();
 		for (i = 0; i < VDPALU_MAX_VQS; i++) {
 			struct vhost_vring_state s = { .index = i };
 
@@ -172,13 +166,13 @@ int vdpalu_save(struct vdpalu_dev *dev, enum vdpalu_flow flow,
 			dev->vqs[i].base = s.num;
 		}
 		step_end(dev, VDPALU_STEP_VRING_SAVE, t, i);
-		step_begin(dev, &t);
+		t = vdpalu_now_ns();
 		if (vdpalu_set_status(dev, 0))
 			goto fail_resume;
 		step_end(dev, VDPALU_STEP_RESET, t, 0);
 	}
 
-	step_begin(dev, &t);
+	t = vdpalu_now_ns();
 	dev->status = run_status;	/* what the new image restores */
 	if (write_blob(dev, fd, app, app_len) || mark_fds(dev, false) ||
 	    vdpalu_set_cloexec(fd, false))
@@ -213,14 +207,14 @@ static int restart_reset_flow(struct vdpalu_dev *dev)
 	unsigned int i, n = 0;
 	uint64_t t;
 
-	step_begin(dev, &t);
+	t = vdpalu_now_ns();
 	if (vdpalu_set_status(dev, status) ||
 	    vdpalu_ioctl(dev, VHOST_SET_FEATURES, &features,
 			 "VHOST_SET_FEATURES") ||
 	    vdpalu_set_status(dev, status | VIRTIO_CONFIG_S_FEATURES_OK))
 		return -1;
 	step_end(dev, VDPALU_STEP_FEATURES, t, 0);
-	step_begin(dev, &t);
+	t = vdpalu_now_ns();
 	for (i = 0; i < VDPALU_MAX_VQS; i++) {
 		if (!dev->vqs[i].configured)
 			continue;
@@ -238,7 +232,7 @@ static int remap_all(struct vdpalu_dev *dev)
 	unsigned int i;
 	uint64_t t;
 
-	step_begin(dev, &t);
+	t = vdpalu_now_ns();
 	if (batch && vdpalu_iotlb(dev, VHOST_IOTLB_BATCH_BEGIN, 0, 0, 0, 0))
 		return -1;
 	for (i = 0; i < dev->nr_regions; i++) {
@@ -337,7 +331,7 @@ int vdpalu_restore(struct vdpalu_dev *dev, int blob_fd, const int *fds,
 		return -1;
 
 	/* Any address will do: the device is told where with REMAP. */
-	step_begin(&nd, &t);
+	t = vdpalu_now_ns();
 	for (i = 0; i < nd.nr_regions; i++) {
 		struct vdpalu_region *r = &nd.regions[i];
 
@@ -354,7 +348,7 @@ int vdpalu_restore(struct vdpalu_dev *dev, int blob_fd, const int *fds,
 	}
 	step_end(&nd, VDPALU_STEP_MAP, t, nd.nr_regions);
 
-	step_begin(&nd, &t);
+	t = vdpalu_now_ns();
 	if (ioctl(nd.fd, VHOST_NEW_OWNER) < 0) {
 		int err = errno;
 
@@ -386,7 +380,7 @@ int vdpalu_restore(struct vdpalu_dev *dev, int blob_fd, const int *fds,
 	if (vdpalu_has_backend(&nd, VHOST_BACKEND_F_IOTLB_REMAP) &&
 	    remap_all(&nd))
 		goto fail;
-	step_begin(&nd, &t);
+	t = vdpalu_now_ns();
 	if (nd.flow == VDPALU_FLOW_RESET) {
 		if (vdpalu_set_status(&nd, status))
 			goto fail;

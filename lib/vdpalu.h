@@ -60,7 +60,12 @@ enum vdpalu_step {
 struct vdpalu_timeline {
 	uint64_t ns[VDPALU_STEP_MAX];	/* duration; 0 = step not run */
 	uint32_t count[VDPALU_STEP_MAX];	/* e.g. mappings remapped */
-	uint64_t start_ns;		/* CLOCK_MONOTONIC at step start */
+	/*
+	 * CLOCK_MONOTONIC (system-wide, so it spans exec and processes):
+	 * after a save, its start and end; after a restore, the old image's
+	 * SUSPEND and the device running again, i.e. the device's downtime.
+	 */
+	uint64_t start_ns;
 	uint64_t end_ns;
 };
 

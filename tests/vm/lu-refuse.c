@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -96,6 +97,41 @@ static int child_restore(int blob, int err, bool low_memlock)
 		printf("#   restore: %s\n", vdpalu_errmsg());
 		fflush(stdout);
 		_exit(errno == err ? 0 : 1);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0)
+		return -1;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/*
+ * In a forked child (same addresses, new mm): NEW_OWNER, RESUME must fail
+ * with EBUSY while mappings are stale, and work after REMAP of each.
+ */
+static int child_stale(struct vdpalu_dev *d)
+{
+	pid_t pid = fork();
+	int status;
+
+	if (pid == 0) {
+		struct vhost_msg_v2 m = { .type = VHOST_IOTLB_MSG_V2 };
+		unsigned int i;
+
+		if (ioctl(d->fd, VHOST_NEW_OWNER))
+			_exit(1);
+		if (ioctl(d->fd, VHOST_VDPA_RESUME) != -1 || errno != EBUSY) {
+			printf("#   RESUME with stale mappings: %s\n",
+			       strerror(errno));
+			_exit(1);
+		}
+		for (i = 0; i < d->nr_regions; i++) {
+			m.iotlb.type = VHOST_IOTLB_REMAP;
+			m.iotlb.iova = d->regions[i].iova;
+			m.iotlb.size = d->regions[i].size;
+			m.iotlb.uaddr = (uintptr_t)d->regions[i].addr;
+			if (write(d->fd, &m, sizeof(m)) != sizeof(m))
+				_exit(1);
+		}
+		_exit(ioctl(d->fd, VHOST_VDPA_RESUME) ? 1 : 0);
 	}
 	if (pid < 0 || waitpid(pid, &status, 0) < 0)
 		return -1;
@@ -207,5 +243,18 @@ int main(int argc, char **argv)
 	      vdpalu_errmsg());
 	close(blob);
 	vdpalu_close(&d);
+
+	/* 6. VA: a new owner that skips REMAP cannot run the device. */
+	if (!is_pa()) {
+		if (setup(&d, argv[1], 0) ||
+		    vdpalu_save(&d, VDPALU_FLOW_RESUME, NULL, 0, &blob)) {
+			printf("not ok - setup: %s\n", vdpalu_errmsg());
+			return 1;
+		}
+		check(child_stale(&d) == 0,
+		      "VA: after NEW_OWNER, RESUME fails with EBUSY until every mapping is remapped");
+		close(blob);
+		vdpalu_close(&d);
+	}
 	return failed;
 }
