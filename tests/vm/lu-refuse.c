@@ -80,9 +80,11 @@ static int tampered(int blob, off_t off, uint8_t x, uint16_t version)
 /* In a child (another mm, like a new image): restore must fail with @err. */
 static int child_restore(int blob, int err, bool low_memlock)
 {
-	pid_t pid = fork();
+	pid_t pid;
 	int status;
 
+	fflush(NULL);	/* or the child prints our buffered lines again */
+	pid = fork();
 	if (pid == 0) {
 		struct vdpalu_dev nd;
 
@@ -109,9 +111,11 @@ static int child_restore(int blob, int err, bool low_memlock)
  */
 static int child_stale(struct vdpalu_dev *d)
 {
-	pid_t pid = fork();
+	pid_t pid;
 	int status;
 
+	fflush(NULL);
+	pid = fork();
 	if (pid == 0) {
 		struct vhost_msg_v2 m = { .type = VHOST_IOTLB_MSG_V2 };
 		unsigned int i;
@@ -138,10 +142,23 @@ static int child_stale(struct vdpalu_dev *d)
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
-/* Still the owner: IOTLB writes are owner-checked. */
-static bool still_owner(struct vdpalu_dev *d, uint64_t iova)
+/*
+ * Still the owner?  IOTLB writes are owner-checked; invalidating an unused
+ * range changes nothing, so asking does not add a mapping the blob lacks.
+ */
+static int iotlb_probe(struct vdpalu_dev *d)
 {
-	return vdpalu_mem_alloc(d, iova, 1 << 20, NULL) == 0;
+	struct vhost_msg_v2 m = { .type = VHOST_IOTLB_MSG_V2 };
+
+	m.iotlb.type = VHOST_IOTLB_INVALIDATE;
+	m.iotlb.iova = IOVA + 0x30000000;
+	m.iotlb.size = 4096;
+	return write(d->fd, &m, sizeof(m)) == sizeof(m) ? 0 : -1;
+}
+
+static bool still_owner(struct vdpalu_dev *d)
+{
+	return iotlb_probe(d) == 0;
 }
 
 static bool is_pa(void)
@@ -221,14 +238,14 @@ int main(int argc, char **argv)
 	check(child_restore(bad, EPROTO, false) == 0,
 	      "restore from a blob of another version refused with EPROTO");
 	close(bad);
-	check(still_owner(&d, IOVA + 0x10000000),
+	check(still_owner(&d),
 	      "after the refusals the old owner still owns the device");
 
 	/* 4. PA: the new owner's RLIMIT_MEMLOCK must hold the pinned pages. */
 	if (is_pa()) {
 		check(child_restore(blob, ENOMEM, true) == 0,
 		      "PA: restore with RLIMIT_MEMLOCK below the pinned memory refused with ENOMEM");
-		check(still_owner(&d, IOVA + 0x20000000),
+		check(still_owner(&d),
 		      "PA: after ENOMEM the old owner still owns the device");
 	} else {
 		printf("ok - VA: RLIMIT_MEMLOCK refusal # SKIP VA devices pin nothing\n");
@@ -237,10 +254,10 @@ int main(int argc, char **argv)
 	/* 5. And a good restore in another process does take over. */
 	check(child_restore(blob, 0, false) == 0, "restore from the good blob succeeds");
 	errno = 0;
-	ret = vdpalu_mem_alloc(&d, IOVA + 0x30000000, 1 << 20, NULL);
+	ret = iotlb_probe(&d);
 	check(ret == -1 && errno == EPERM,
-	      "the previous owner's IOTLB writes now fail with EPERM: %s",
-	      vdpalu_errmsg());
+	      "the previous owner's IOTLB writes now fail with EPERM (%s)",
+	      strerror(errno));
 	close(blob);
 	vdpalu_close(&d);
 
