@@ -259,27 +259,157 @@ static int fork_reaper(void)
 	exit(ret);
 }
 
+/* One-shot commands: create, destroy, caps. */
+static int cmd_create(char *arg)
+{
+	char path[64], *name = strchr(arg, ':');
+
+	if (!name) {
+		usage();
+		return 2;
+	}
+	*name++ = '\0';
+	if (dev_create(arg, name, path, sizeof(path)))
+		return 1;
+	puts(path);
+	return 0;
+}
+
+/* The backend features a device offers, for scripts. */
+static int cmd_caps(const char *path)
+{
+	struct vdpalu_dev dev;
+
+	if (vdpalu_open(&dev, path, ~0ULL)) {
+		vmm_err("%s: %s", path, vdpalu_errmsg());
+		return 1;
+	}
+	printf("%#llx\n", (unsigned long long)dev.backend_offered);
+	vdpalu_close(&dev);
+	return 0;
+}
+
+struct args {
+	const char *incoming;
+	uint64_t mask_out;	/* backend features not to ack */
+	struct rlimit memlock;
+	int blob;		/* --restore-fd */
+};
+
+static const struct option options[] = {
+	{ "dev",		required_argument,	NULL, 'd' },
+	{ "create",		required_argument,	NULL, 'c' },
+	{ "destroy",		required_argument,	NULL, 'D' },
+	{ "caps",		required_argument,	NULL, 'C' },
+	{ "incoming",		required_argument,	NULL, 'i' },
+	{ "update-after",	required_argument,	NULL, 'n' },
+	{ "updates",		required_argument,	NULL, 'k' },
+	{ "fork",		no_argument,		NULL, 'f' },
+	{ "transfer",		required_argument,	NULL, 't' },
+	{ "exec",		required_argument,	NULL, 'e' },
+	{ "flow",		required_argument,	NULL, 'F' },
+	{ "window",		required_argument,	NULL, 'w' },
+	{ "mem",		required_argument,	NULL, 'm' },
+	{ "regions",		required_argument,	NULL, 'r' },
+	{ "no-new-owner",	no_argument,		NULL, 'N' },
+	{ "memlock",		required_argument,	NULL, 'l' },
+	{ "restore-fd",		required_argument,	NULL, 'R' },
+	{ "quiet",		no_argument,		NULL, 'q' },
+	{ "help",		no_argument,		NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* Returns -1 to go on, else the exit status (one-shot command or error). */
+static int parse_args(struct vmm_cfg *cfg, struct args *a, int argc,
+		      char **argv)
+{
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			snprintf(cfg->dev_path, sizeof(cfg->dev_path), "%s", optarg);
+			break;
+		case 'c':
+			return cmd_create(optarg);
+		case 'D':
+			return dev_destroy(optarg) ? 1 : 0;
+		case 'C':
+			return cmd_caps(optarg);
+		case 'i':
+			a->incoming = optarg;
+			break;
+		case 'n':
+			cfg->update_after = strtoull(optarg, NULL, 0);
+			break;
+		case 'k':
+			cfg->updates = atoi(optarg);
+			break;
+		case 'f':
+			cfg->mode = UPD_FORK;
+			break;
+		case 't':
+			cfg->mode = UPD_TRANSFER;
+			snprintf(cfg->transfer, sizeof(cfg->transfer), "%s", optarg);
+			break;
+		case 'e':
+			snprintf(cfg->exec_bin, sizeof(cfg->exec_bin), "%s", optarg);
+			break;
+		case 'F':
+			if (!strcmp(optarg, "reset"))
+				cfg->flow = VDPALU_FLOW_RESET;
+			else if (!strcmp(optarg, "resume"))
+				cfg->flow = VDPALU_FLOW_RESUME;
+			else
+				cfg->flow = VDPALU_FLOW_AUTO;
+			break;
+		case 'w':
+			cfg->window = atoi(optarg);
+			break;
+		case 'm':
+			cfg->mem_mb = atoi(optarg);
+			break;
+		case 'r':
+			cfg->regions = atoi(optarg);
+			break;
+		case 'N':
+			a->mask_out |= 1ULL << VHOST_BACKEND_F_NEW_OWNER;
+			break;
+		case 'l':
+			a->memlock.rlim_cur = strtoull(optarg, NULL, 0) << 10;
+			a->memlock.rlim_max = a->memlock.rlim_cur;
+			break;
+		case 'R':
+			a->blob = atoi(optarg);
+			break;
+		case 'q':
+			cfg->quiet = 1;
+			break;
+		case 'h':
+			usage();
+			return 0;
+		default:
+			usage();
+			return 2;
+		}
+	}
+	if (cfg->window < 1 || cfg->window > BLK_SLOTS || !cfg->regions ||
+	    cfg->updates > MAX_UPDATES) {
+		usage();
+		return 2;
+	}
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "dev", 1, NULL, 'd' }, { "create", 1, NULL, 'c' },
-		{ "destroy", 1, NULL, 'D' }, { "incoming", 1, NULL, 'i' },
-		{ "update-after", 1, NULL, 'n' }, { "updates", 1, NULL, 'k' },
-		{ "fork", 0, NULL, 'f' }, { "transfer", 1, NULL, 't' },
-		{ "exec", 1, NULL, 'e' }, { "flow", 1, NULL, 'F' },
-		{ "window", 1, NULL, 'w' }, { "mem", 1, NULL, 'm' },
-		{ "regions", 1, NULL, 'r' }, { "no-new-owner", 0, NULL, 'N' },
-		{ "memlock", 1, NULL, 'l' }, { "restore-fd", 1, NULL, 'R' },
-		{ "quiet", 0, NULL, 'q' }, { "help", 0, NULL, 'h' },
-		{ "caps", 1, NULL, 'C' },
-		{ NULL, 0, NULL, 0 },
-	};
 	static struct vmm vm;
 	struct vmm *m = &vm;
-	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
-	const char *incoming = NULL;
-	uint64_t mask_out = 0;
-	int c, blob = -1;
+	struct args a = {
+		.memlock = { RLIM_INFINITY, RLIM_INFINITY },
+		.blob = -1,
+	};
+	int ret;
 
 	t_main = vdpalu_now_ns();
 	m->cfg.magic = GSTATE_MAGIC;
@@ -289,75 +419,28 @@ int main(int argc, char **argv)
 	m->cfg.window = 32;
 	m->cfg.mem_mb = 8;
 	m->cfg.regions = 4;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd': snprintf(m->cfg.dev_path, sizeof(m->cfg.dev_path), "%s", optarg); break;
-		case 'c': {
-			char path[64], *name = strchr(optarg, ':');
-
-			if (!name) {
-				usage();
-				return 2;
-			}
-			*name++ = '\0';
-			if (dev_create(optarg, name, path, sizeof(path)))
-				return 1;
-			puts(path);
-			return 0;
-		}
-		case 'D': return dev_destroy(optarg) ? 1 : 0;
-		case 'i': incoming = optarg; break;
-		case 'n': m->cfg.update_after = strtoull(optarg, NULL, 0); break;
-		case 'k': m->cfg.updates = atoi(optarg); break;
-		case 'f': m->cfg.mode = UPD_FORK; break;
-		case 't': m->cfg.mode = UPD_TRANSFER;
-			  snprintf(m->cfg.transfer, sizeof(m->cfg.transfer), "%s", optarg);
-			  break;
-		case 'e': snprintf(m->cfg.exec_bin, sizeof(m->cfg.exec_bin), "%s", optarg); break;
-		case 'F': m->cfg.flow = !strcmp(optarg, "reset") ? VDPALU_FLOW_RESET :
-					!strcmp(optarg, "resume") ? VDPALU_FLOW_RESUME :
-					VDPALU_FLOW_AUTO;
-			  break;
-		case 'w': m->cfg.window = atoi(optarg); break;
-		case 'm': m->cfg.mem_mb = atoi(optarg); break;
-		case 'r': m->cfg.regions = atoi(optarg); break;
-		case 'N': mask_out |= 1ULL << VHOST_BACKEND_F_NEW_OWNER; break;
-		case 'l': rl.rlim_cur = rl.rlim_max = strtoull(optarg, NULL, 0) << 10; break;
-		case 'R': blob = atoi(optarg); break;
-		case 'q': m->cfg.quiet = 1; break;
-		case 'C':
-			/* Backend features a device offers, for scripts. */
-			if (vdpalu_open(&m->dev, optarg, ~0ULL)) {
-				vmm_err("%s: %s", optarg, vdpalu_errmsg());
-				return 1;
-			}
-			printf("%#llx\n", (unsigned long long)m->dev.backend_offered);
-			return 0;
-		default: usage(); return c == 'h' ? 0 : 2;
-		}
-	}
-	/* PA devices charge pinned guest memory to RLIMIT_MEMLOCK. */
-	if (setrlimit(RLIMIT_MEMLOCK, &rl))
-		vmm_err("setrlimit(RLIMIT_MEMLOCK): %s", strerror(errno));
-	if (m->cfg.window < 1 || m->cfg.window > BLK_SLOTS || !m->cfg.regions ||
-	    m->cfg.updates > MAX_UPDATES) {
-		usage();
-		return 2;
-	}
 	vdpalu_init(&m->dev);
+	ret = parse_args(&m->cfg, &a, argc, argv);
+	if (ret >= 0)
+		return ret;
+	/* PA devices charge pinned guest memory to RLIMIT_MEMLOCK. */
+	if (setrlimit(RLIMIT_MEMLOCK, &a.memlock))
+		vmm_err("setrlimit(RLIMIT_MEMLOCK): %s", strerror(errno));
 
-	if (incoming) {
-		if (take_over_incoming(m, incoming))
+	if (a.incoming) {
+		if (take_over_incoming(m, a.incoming))
 			return 1;
-	} else if (blob >= 0 || getenv(VDPALU_STATE_ENV)) {
-		if (blob < 0)
-			blob = vdpalu_blob_fd_from_env();
+	} else if (a.blob >= 0 || getenv(VDPALU_STATE_ENV)) {
+		/* An exec'd image: the blob fd is in argv and the environment. */
+		if (a.blob < 0)
+			a.blob = vdpalu_blob_fd_from_env();
 		unsetenv(VDPALU_STATE_ENV);
-		if (blob < 0 || take_over(m, blob, NULL, 0)) {
-			vmm_err("exec'd image could not take over: %s", vdpalu_errmsg());
+		if (a.blob < 0 || take_over(m, a.blob, NULL, 0)) {
+			vmm_err("exec'd image could not take over: %s",
+				vdpalu_errmsg());
 			return 1;
 		}
-		close(blob);
+		close(a.blob);
 	} else {
 		if (!m->cfg.dev_path[0]) {
 			usage();
@@ -365,10 +448,10 @@ int main(int argc, char **argv)
 		}
 		if (m->cfg.mode == UPD_FORK && m->cfg.updates && fork_reaper() < 0)
 			return 1;
-		if (fresh_start(m, mask_out))
+		if (fresh_start(m, a.mask_out))
 			return 1;
 	}
-	c = run(m);
+	ret = run(m);
 	vdpalu_close(&m->dev);
-	return c;
+	return ret;
 }
