@@ -178,8 +178,11 @@ static int do_fork(struct vmm *m, int blob)
 		return 0;
 	}
 	close(ack[1]);
-	if (wait_ack(ack[0], "child"))
-		exit(1);
+	/* No takeover: the child refused before changing anything. */
+	if (wait_ack(ack[0], "child")) {
+		close(ack[0]);
+		return -1;
+	}
 	exit(old_image_done(m, pid));
 }
 
@@ -235,15 +238,19 @@ static int do_transfer(struct vmm *m, int blob)
 		close(s);
 		return -1;
 	}
-	if (wait_ack(s, "incoming process"))
-		exit(1);
+	if (wait_ack(s, "incoming process")) {
+		close(s);
+		return -1;
+	}
 	getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &cl);
 	exit(old_image_done(m, cred.pid));
 }
 
 /*
  * Suspend, save and hand over.  Returns only in a forked child that took
- * over (0) or on failure (-1), after which the device runs on here.
+ * over (0) or on failure (-1), after which the device runs on here: a new
+ * image that refused (bad blob, RLIMIT_MEMLOCK, ...) changed nothing, so
+ * the old one resumes, as QEMU's cpr-transfer source does.
  */
 int handover(struct vmm *m)
 {

@@ -145,6 +145,23 @@ for type in net blk; do
 	ok $? "$mode $type: update without consent refused, device ran on, 0 lost"
 	pins_balanced "$mode $type refused update"
 
+	# A new process that refuses (RLIMIT_MEMLOCK below the pinned guest
+	# memory: NEW_OWNER fails with ENOMEM) leaves the old one in charge.
+	if [ "${mode%%-*}" = pa ]; then
+		sock=/run/lu-$type-refuse.sock
+		timeout "$T" "$VMM" --incoming "$sock.1" --memlock 1024 > "$LOG/$type-refuse-in.log" 2>&1 &
+		pid=$!
+		timeout "$T" "$VMM" --dev "$path" --update-after "$N" --updates 1 \
+			--transfer "$sock" > "$LOG/$type-refuse-xfer.log" 2>&1
+		wait $pid
+		cat "$LOG/$type-refuse-in.log" "$LOG/$type-refuse-xfer.log" | diag
+		grep -q 'RLIMIT_MEMLOCK too small' "$LOG/$type-refuse-in.log" &&
+			grep -q 'resuming here' "$LOG/$type-refuse-xfer.log" &&
+			grep -q 'lost=0 duplicated=0 bad=0 updates=0/0' "$LOG/$type-refuse-xfer.log"
+		ok $? "$mode $type: new process refused the transfer (ENOMEM), the old one resumed, 0 lost"
+		pins_balanced "$mode $type refused transfer"
+	fi
+
 	# Library refusals against the device.
 	"$REFUSE" "$path" > "$LOG/$type-lu-refuse.log" 2>&1
 	while read -r line; do
