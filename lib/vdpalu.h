@@ -10,6 +10,24 @@
  * (map the memfds anywhere, VHOST_NEW_OWNER, remap, rebuild vrings or
  * resume).  See CONTRACT.md for the kernel side.
  *
+ * In short (error handling left out):
+ *
+ *	old image				new image (exec'd, forked, or
+ *						 given the fds over SCM_RIGHTS)
+ *	vdpalu_open(&dev, "/dev/vhost-vdpa-0", 0);
+ *	vdpalu_negotiate(&dev, features);
+ *	vdpalu_mem_alloc(&dev, iova, size, &r);
+ *	vdpalu_vq_setup(&dev, 0, 256, desc, avail, used);
+ *	vdpalu_start(&dev);
+ *	... run ...
+ *	vdpalu_save(&dev, VDPALU_FLOW_AUTO,
+ *		    &my_state, sizeof(my_state), &blob);
+ *	setenv(VDPALU_STATE_ENV, "<blob>");	blob = vdpalu_blob_fd_from_env();
+ *	execv(...);				vdpalu_restore(&dev, blob, NULL, 0,
+ *							       &my_state, &len);
+ *						... run: dev.regions[i].addr is
+ *						where guest memory is now ...
+ *
  * Every function returns 0 or a positive count on success and -1 with errno
  * set on failure; vdpalu_errmsg() then says what went wrong and why.  The
  * refusals (private anonymous memory, missing capability, bad blob) happen
