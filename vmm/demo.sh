@@ -70,6 +70,30 @@ for type in net blk; do
 	"$VMM" --destroy "demo$type"
 done
 
+# VDUSE: the same VMM over a block device served from userspace.
+echo
+echo "==> VDUSE block device (vdpa-lu-vduse-blk): traffic, then $UPDATES exec updates"
+"$O/vmm/vdpa-lu-vduse-blk" demovduse > "$LOG/vduse.log" 2>&1 &
+vpid=$!
+for i in $(seq 50); do grep -q ready "$LOG/vduse.log" && break; sleep 0.1; done
+if dev=$("$VMM" --create vduse:demovduse); then
+	timeout 300 "$VMM" --dev "$dev" --update-after "$N" --updates "$UPDATES" > "$LOG/vduse-vmm.log" 2>&1
+	st=$?
+	show "$LOG/vduse-vmm.log"
+	if grep -q 'lacks VHOST_BACKEND_F_SUSPEND' "$LOG/vduse-vmm.log" &&
+	   grep -q 'lost=0 duplicated=0 bad=0' "$LOG/vduse-vmm.log"; then
+		echo "  -> traffic ok; live update refused: this kernel's VDUSE cannot suspend"
+	else
+		judge $st "$LOG/vduse-vmm.log"
+	fi
+	"$VMM" --destroy demovduse
+else
+	echo "  -> cannot create the VDUSE device"
+	verdict=FAIL
+fi
+kill $vpid; wait $vpid
+sed 's/^/  /' "$LOG/vduse.log"
+
 acq=$(awk '$1 == "nr_foll_pin_acquired" { print $2 }' /proc/vmstat)
 rel=$(awk '$1 == "nr_foll_pin_released" { print $2 }' /proc/vmstat)
 echo

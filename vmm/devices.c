@@ -68,8 +68,10 @@ int dev_create(const char *type, const char *name, char *path, size_t len)
 		mgmt = "vdpasim_net";
 	else if (!strcmp(type, "blk"))
 		mgmt = "vdpasim_blk";
+	else if (!strcmp(type, "vduse"))
+		mgmt = "vduse";		/* created by vdpa-lu-vduse-blk first */
 	else {
-		vmm_err("unknown device type %s (net or blk)", type);
+		vmm_err("unknown device type %s (net, blk or vduse)", type);
 		return -1;
 	}
 	if (sysfs_write(SYS_VDPA "/drivers_autoprobe", "0"))

@@ -23,7 +23,7 @@ uint64_t t_main;
 static void usage(void)
 {
 	puts("usage: vdpa-lu-vmm --dev /dev/vhost-vdpa-N [options]\n"
-	     "       vdpa-lu-vmm --create net|blk:NAME | --destroy NAME\n"
+	     "       vdpa-lu-vmm --create net|blk|vduse:NAME | --destroy NAME\n"
 	     "       vdpa-lu-vmm --incoming SOCKET\n"
 	     "       vdpa-lu-vmm --caps /dev/vhost-vdpa-N (backend features offered)\n"
 	     "  --update-after N   completions per image before an update (1000)\n"

@@ -7,7 +7,8 @@
 #   20 exec updates (to another binary and on), 5 fork updates, 5 SCM_RIGHTS
 #   transfers, all with requests in flight: 0 lost, 0 duplicated, every
 #   frame/block verified, VmPin preserved, pins balanced after exit;
-# plus libvdpalu's refusals against the real device.
+# plus libvdpalu's refusals against the real device; and the same VMM over a
+# VDUSE block device served by vdpa-lu-vduse-blk.
 #
 # Tests that need kernel features the running kernel lacks fail: this suite
 # is a statement about the patched kernel, not a probe of what exists.
@@ -173,6 +174,26 @@ for type in net blk; do
 	done < "$LOG/$type-lu-refuse.log"
 	pins_balanced "$mode $type lu-refuse"
 done
+
+# VDUSE: a userspace block device (vdpa-lu-vduse-blk) under the same VMM.
+# It keeps guest memory as file + offset; the update needs SUSPEND (and
+# RESUME for the resume flow) from it like from any device.
+VDUSE=$O/vmm/vdpa-lu-vduse-blk
+"$VDUSE" luvduse > "$LOG/vduse-daemon.log" 2>&1 &
+vduse_pid=$!
+for i in $(seq 50); do grep -q ready "$LOG/vduse-daemon.log" && break; sleep 0.1; done
+path=$("$VMM" --create vduse:luvduse 2>&1)
+ok $? "vduse: create a VDUSE block device bound to vhost_vdpa ($path)"
+caps=$("$VMM" --caps "$path" 2>&1) || caps=0
+echo "# vduse backend features offered: $caps"
+for f in NEW_OWNER SUSPEND; do
+	(( caps & ${!f} )); ok $? "vduse: device offers VHOST_BACKEND_F_$f"
+done
+run_vmm "vduse traffic" 0 "$VMM" --dev "$path" --update-after 1000
+run_vmm "vduse exec" 5 "$VMM" --dev "$path" --update-after "$N" --updates 5
+"$VMM" --destroy luvduse
+kill "$vduse_pid"; wait "$vduse_pid"
+diag < "$LOG/vduse-daemon.log"
 
 for name in "${devs[@]}"; do
 	"$VMM" --destroy "$name"
