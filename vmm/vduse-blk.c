@@ -126,6 +126,7 @@ static uint32_t serve(uint16_t head)
 	uint8_t *status = NULL;
 	uint64_t sector = 0;
 	uint32_t type = 0, written = 0;
+	bool ioerr = false;
 	uint16_t i = head;
 	int n;
 
@@ -142,7 +143,9 @@ static uint32_t serve(uint16_t head)
 			sector = h->sector;
 		} else if (last) {
 			status = p;
-		} else if (sector * 512 + desc->len <= (uint64_t)DISK_SECTORS * 512) {
+		} else if (sector * 512 + desc->len > (uint64_t)DISK_SECTORS * 512) {
+			ioerr = true;
+		} else {
 			if (type == VIRTIO_BLK_T_OUT) {
 				memcpy(d.disk + sector * 512, p, desc->len);
 			} else if (type == VIRTIO_BLK_T_IN) {
@@ -156,9 +159,13 @@ static uint32_t serve(uint16_t head)
 		i = desc->next;
 	}
 	if (status) {
-		*status = type == VIRTIO_BLK_T_IN || type == VIRTIO_BLK_T_OUT ||
-			  type == VIRTIO_BLK_T_FLUSH ? VIRTIO_BLK_S_OK :
-						       VIRTIO_BLK_S_UNSUPP;
+		if (ioerr)
+			*status = VIRTIO_BLK_S_IOERR;
+		else if (type == VIRTIO_BLK_T_IN || type == VIRTIO_BLK_T_OUT ||
+			 type == VIRTIO_BLK_T_FLUSH)
+			*status = VIRTIO_BLK_S_OK;
+		else
+			*status = VIRTIO_BLK_S_UNSUPP;
 		written++;
 	}
 	return written;
