@@ -14,7 +14,8 @@
 # is a statement about the patched kernel, not a probe of what exists.
 #
 # Environment: O (build output, default /work/main/build/user),
-# EXEC_UPDATES / FORK_UPDATES / TRANSFERS (20/5/5), UPDATE_AFTER (100).
+# EXEC_UPDATES / FORK_UPDATES / TRANSFERS (20/5/5), UPDATE_AFTER (100),
+# VDUSE=0 to leave the VDUSE part out.
 set -u
 O=${O:-/work/main/build/user}
 VMM=$O/vmm/vdpa-lu-vmm
@@ -178,22 +179,26 @@ done
 # VDUSE: a userspace block device (vdpa-lu-vduse-blk) under the same VMM.
 # It keeps guest memory as file + offset; the update needs SUSPEND (and
 # RESUME for the resume flow) from it like from any device.
-VDUSE=$O/vmm/vdpa-lu-vduse-blk
-"$VDUSE" luvduse > "$LOG/vduse-daemon.log" 2>&1 &
-vduse_pid=$!
-for i in $(seq 50); do grep -q ready "$LOG/vduse-daemon.log" && break; sleep 0.1; done
-path=$("$VMM" --create vduse:luvduse 2>&1)
-ok $? "vduse: create a VDUSE block device bound to vhost_vdpa ($path)"
-caps=$("$VMM" --caps "$path" 2>&1) || caps=0
-echo "# vduse backend features offered: $caps"
-for f in NEW_OWNER SUSPEND; do
-	(( caps & ${!f} )); ok $? "vduse: device offers VHOST_BACKEND_F_$f"
-done
-run_vmm "vduse traffic" 0 "$VMM" --dev "$path" --update-after 1000
-run_vmm "vduse exec" 5 "$VMM" --dev "$path" --update-after "$N" --updates 5
-"$VMM" --destroy luvduse
-kill "$vduse_pid"; wait "$vduse_pid"
-diag < "$LOG/vduse-daemon.log"
+# VDUSE=0 leaves it out (said in the output, not silently).
+if [ "${VDUSE:-1}" = 0 ]; then
+	echo "# VDUSE section left out (VDUSE=0)"
+else
+	"$O/vmm/vdpa-lu-vduse-blk" luvduse > "$LOG/vduse-daemon.log" 2>&1 &
+	vduse_pid=$!
+	for i in $(seq 50); do grep -q ready "$LOG/vduse-daemon.log" && break; sleep 0.1; done
+	path=$("$VMM" --create vduse:luvduse 2>&1)
+	ok $? "vduse: create a VDUSE block device bound to vhost_vdpa ($path)"
+	caps=$("$VMM" --caps "$path" 2>&1) || caps=0
+	echo "# vduse backend features offered: $caps"
+	for f in NEW_OWNER SUSPEND; do
+		(( caps & ${!f} )); ok $? "vduse: device offers VHOST_BACKEND_F_$f"
+	done
+	run_vmm "vduse traffic" 0 "$VMM" --dev "$path" --update-after 1000
+	run_vmm "vduse exec" 5 "$VMM" --dev "$path" --update-after "$N" --updates 5
+	"$VMM" --destroy luvduse
+	kill "$vduse_pid"; wait "$vduse_pid"
+	diag < "$LOG/vduse-daemon.log"
+fi
 
 for name in "${devs[@]}"; do
 	"$VMM" --destroy "$name"
