@@ -45,7 +45,7 @@ fi
 qemu=(qemu-system-x86_64 -machine q35 "${accel[@]}" -m "$mem" -smp "$smp"
 	-no-reboot -display none -monitor none -nic none
 	-kernel "$kernel"
-	-append "console=ttyS0 root=root rootfstype=9p rootflags=trans=virtio,version=9p2000.L,cache=loose ro init=$TOP/testbed/vm-init.sh panic=-1 lu_job=$job lu_cwd=$TOP lu_interactive=$interactive$append"
+	-append "console=ttyS0 root=root rootfstype=9p rootflags=trans=virtio,version=9p2000.L,cache=loose ro init=$TOP/testbed/vm-init.sh panic=-1 tsc=reliable lu_job=$job lu_cwd=$TOP lu_interactive=$interactive$append"
 	-fsdev local,id=root,path=/,security_model=none,readonly=on,multidevs=remap
 	-device virtio-9p-pci,fsdev=root,mount_tag=root
 	-fsdev local,id=out,path="$dir",security_model=none
