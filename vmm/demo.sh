@@ -5,10 +5,10 @@
 # and the resume flow, by exec (to a v2 binary), fork and SCM_RIGHTS
 # transfer.  Prints each update's timeline, the totals and a verdict.
 #
-# Environment: O (build output, default /work/main/build/user),
+# Environment: O (build output, default $BUILD/user),
 # UPDATES (exec updates per run, 3), UPDATE_AFTER (requests per image, 500).
 set -u
-O=${O:-/work/main/build/user}
+O=${O:-${BUILD:-$(cd "$(dirname "$0")/.." && pwd)/build}/user}
 VMM=$O/vmm/vdpa-lu-vmm
 VMM2=$O/vmm/vdpa-lu-vmm-v2
 UPDATES=${UPDATES:-3}

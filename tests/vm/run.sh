@@ -13,11 +13,11 @@
 # Tests that need kernel features the running kernel lacks fail: this suite
 # is a statement about the patched kernel, not a probe of what exists.
 #
-# Environment: O (build output, default /work/main/build/user),
+# Environment: O (build output, default $BUILD/user),
 # EXEC_UPDATES / FORK_UPDATES / TRANSFERS (20/5/5), UPDATE_AFTER (100),
 # VDUSE=0 to leave the VDUSE part out.
 set -u
-O=${O:-/work/main/build/user}
+O=${O:-${BUILD:-$(cd "$(dirname "$0")/../.." && pwd)/build}/user}
 VMM=$O/vmm/vdpa-lu-vmm
 VMM2=$O/vmm/vdpa-lu-vmm-v2
 REFUSE=$O/tests/vm/lu-refuse
