@@ -42,6 +42,7 @@ static struct {
 	int fd;			/* /dev/vduse/NAME */
 	int kick;
 	bool running;
+	bool suspended;		/* VDUSE_SUSPEND answered, no RESUME yet */
 	uint32_t num;
 	struct vring_desc *desc;
 	struct vring_avail *avail;
@@ -176,7 +177,7 @@ static void process(void)
 	uint16_t avail, n = 0;
 	uint32_t q = 0;
 
-	if (!d.running || !rings())
+	if (!d.running || d.suspended || !rings())
 		return;
 	avail = __atomic_load_n(&d.avail->idx, __ATOMIC_ACQUIRE);
 	while (d.last_avail != avail) {
@@ -231,6 +232,8 @@ static void handle_request(void)
 		resp.vq_state.split.avail_index = d.last_avail;
 		break;
 	case VDUSE_SET_STATUS:
+		if (!req.s.status)
+			d.suspended = false;
 		if (req.s.status & VIRTIO_CONFIG_S_DRIVER_OK) {
 			if (!d.running)
 				start();
@@ -241,6 +244,16 @@ static void handle_request(void)
 	case VDUSE_UPDATE_IOTLB:
 		unmap_range(req.iova.start, req.iova.last);
 		break;
+#ifdef VDUSE_API_VERSION_1
+	case VDUSE_SUSPEND:
+		/* Finish what the driver made available, then keep off. */
+		process();
+		d.suspended = true;
+		break;
+	case VDUSE_RESUME:
+		d.suspended = false;
+		break;
+#endif
 	default:
 		resp.result = VDUSE_REQ_RESULT_FAILED;
 	}
@@ -249,13 +262,32 @@ static void handle_request(void)
 	process();
 }
 
+/*
+ * API version 1 lets the VMM suspend and resume the device, which a live
+ * update needs; a kernel without it runs the device at version 0.
+ */
+static int set_api_version(int ctl)
+{
+	uint64_t api;
+
+#ifdef VDUSE_API_VERSION_1
+	api = VDUSE_API_VERSION_1;
+	if (!ioctl(ctl, VDUSE_SET_API_VERSION, &api))
+		return 0;
+	if (errno != EINVAL)
+		return -1;
+#endif
+	api = VDUSE_API_VERSION;
+	return ioctl(ctl, VDUSE_SET_API_VERSION, &api);
+}
+
 int main(int argc, char **argv)
 {
 	size_t csz = sizeof(struct virtio_blk_config);
 	struct vduse_dev_config *c = calloc(1, sizeof(*c) + csz);
 	struct virtio_blk_config *bc = (void *)c->config;
 	struct vduse_vq_config vq = { .index = 0, .max_size = QMAX };
-	uint64_t api = VDUSE_API_VERSION, v;
+	uint64_t v;
 	char path[300];
 	int ctl;
 
@@ -265,7 +297,7 @@ int main(int argc, char **argv)
 	}
 	d.disk = calloc(DISK_SECTORS, 512);
 	ctl = open("/dev/vduse/control", O_RDWR | O_CLOEXEC);
-	if (ctl < 0 || ioctl(ctl, VDUSE_SET_API_VERSION, &api)) {
+	if (ctl < 0 || set_api_version(ctl)) {
 		perror("/dev/vduse/control");
 		return 1;
 	}
