@@ -2,6 +2,7 @@
 # Configure (tinyconfig + kernel/config/*.config) and build the test kernel.
 #
 # Usage: build-kernel.sh [TREE [OBJDIR [FRAGMENT...]]]
+# Environment: KTARGETS, the make targets (default bzImage).
 # The configuration is regenerated only when a fragment changes, so an
 # edited patch rebuilds only what it touches.
 set -euo pipefail
@@ -41,7 +42,9 @@ if [ ! -f "$obj/.config" ] || [ "$(cat "$obj/.config-fragments" 2>/dev/null)" !=
 	echo "$want" > "$obj/.config-fragments"
 fi
 
-step "building $(kmake kernelversion) in ${obj#"$TOP"/} (-j$JOBS)"
+targets=${KTARGETS:-bzImage}
+step "building $targets of $(kmake kernelversion) in ${obj#"$TOP"/} (-j$JOBS)"
 start=$(date +%s)
-kmake -j"$JOBS" bzImage
-step "kernel built in $(( $(date +%s) - start ))s: ${obj#"$TOP"/}/arch/x86/boot/bzImage"
+# shellcheck disable=SC2086 # several targets are several words
+kmake -j"$JOBS" $targets
+step "built $targets in $(( $(date +%s) - start ))s in ${obj#"$TOP"/}"
