@@ -16,6 +16,14 @@
  * SUSPEND) to the completion of the first block request submitted after the
  * restart: that is when the guest sees service again.
  *
+ * Each image has touched all of guest memory before it updates, as a
+ * running guest has.  Exec updates keep the old address space in
+ * libvdpalu's helper (vdpalu_keep_old_mm(), started before SUSPEND) so that
+ * exec does not unmap guest memory inside the blackout; the new image
+ * releases it after the first request and waits for the teardown, which
+ * the next run must not share the machine with.  --no-keep-old-mm measures
+ * a plain exec instead.
+ *
  * One process chain does every run of one size: guest memory is set up once
  * and the methods alternate (baseline, reset, resume, baseline, ...), so a
  * noisy machine disturbs all three alike and their ratio holds. Each run
@@ -68,6 +76,7 @@ struct chain {
 	uint64_t mem_mib;
 	unsigned int runs;
 	unsigned int iter;
+	bool keep_old_mm;
 	/* Set by the image that started an update, read by the next one. */
 	uint64_t t0, t_exec;
 	uint64_t old_steps[VDPALU_STEP_MAX];
@@ -152,6 +161,28 @@ static void first_io(struct vdpalu_dev *dev)
 	}
 }
 
+/*
+ * A running guest has touched its memory, so the VMM's page tables map all
+ * of it; exec has to tear that down.  Before every update, outside the
+ * measured window, make each image look like that.
+ */
+static void touch_guest_memory(struct vdpalu_dev *dev)
+{
+	long page = sysconf(_SC_PAGESIZE);
+
+	/*
+	 * Rewrite one byte per page with its own value: a write fault maps
+	 * the page writable, as a guest's store would.  (The test kernel has
+	 * no madvise(MADV_POPULATE_WRITE): tinyconfig leaves it out.)
+	 */
+	for (unsigned int i = 0; i < dev->nr_regions; i++) {
+		volatile uint8_t *p = dev->regions[i].addr;
+
+		for (uint64_t off = 0; off < dev->regions[i].size; off += page)
+			p[off] = p[off];
+	}
+}
+
 /* Fresh vring and driver state: the device starts from index 0. */
 static void vring_setup(struct vdpalu_dev *dev)
 {
@@ -215,10 +246,14 @@ static void exec_next(struct chain *c, struct vdpalu_dev *dev, enum method m)
 	size_t len = 0;
 	int blob;
 
-	c->t0 = vdpalu_now_ns();
+	/* Before SUSPEND, as a VMM would: the guest still runs meanwhile. */
+	if (c->keep_old_mm && vdpalu_keep_old_mm())
+		die("keep the old address space");
 	if (vdpalu_save(dev, m == UPDATE_RESET ? VDPALU_FLOW_RESET :
 			VDPALU_FLOW_RESUME, NULL, 0, &blob))
 		die("save");
+	/* The blackout starts at SUSPEND, after the save's own checks. */
+	c->t0 = dev->tl.start_ns;
 	for (int s = 0; s < VDPALU_STEP_MAX; s++)
 		len += snprintf(steps + len, sizeof(steps) - len, "%s%" PRIu64,
 				s ? "," : "", dev->tl.ns[s]);
@@ -235,6 +270,7 @@ static void exec_next(struct chain *c, struct vdpalu_dev *dev, enum method m)
 	      "--csv", c->csv, "--label", c->label, "--mem", mem,
 	      "--runs", runs, "--iter", iter, "--continue", method,
 	      "--t0", t0, "--old-steps", steps, "--t-exec", texec,
+	      c->keep_old_mm ? NULL : "--no-keep-old-mm",
 	      (char *)NULL);
 	die("exec");
 }
@@ -252,7 +288,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: vdpa-lu-blackout --dev /dev/vhost-vdpa-N --mem MIB --runs N\n"
-		"                        --csv FILE [--label pa|va]\n");
+		"                        --csv FILE [--label pa|va] [--no-keep-old-mm]\n");
 	exit(2);
 }
 
@@ -260,7 +296,7 @@ int main(int argc, char **argv)
 {
 	uint64_t t_main = vdpalu_now_ns();
 	struct rlimit unlimited = { RLIM_INFINITY, RLIM_INFINITY };
-	struct chain c = { .label = "?", .runs = 5 };
+	struct chain c = { .label = "?", .runs = 5, .keep_old_mm = true };
 	struct vdpalu_dev dev;
 	int cont = -1, opt;
 	static const struct option opts[] = {
@@ -274,6 +310,7 @@ int main(int argc, char **argv)
 		{ "t0", required_argument, NULL, 'T' },
 		{ "t-exec", required_argument, NULL, 'E' },
 		{ "old-steps", required_argument, NULL, 'S' },
+		{ "no-keep-old-mm", no_argument, NULL, 'N' },
 		{ 0 }
 	};
 
@@ -289,6 +326,7 @@ int main(int argc, char **argv)
 		case 'T': c.t0 = strtoull(optarg, NULL, 0); break;
 		case 'E': c.t_exec = strtoull(optarg, NULL, 0); break;
 		case 'S': parse_steps(c.old_steps, optarg); break;
+		case 'N': c.keep_old_mm = false; break;
 		default: usage();
 		}
 	}
@@ -335,16 +373,20 @@ int main(int argc, char **argv)
 		first_io(&dev);
 		step_add(&r, "first_io", vdpalu_now_ns() - t);
 		csv_row(&c, cont, &r, vdpalu_now_ns());
+		if (vdpalu_release_old_mm(true))
+			die("release the old address space");
 	}
 
 	switch (cont) {
 	case UPDATE_RESUME:
 		if (++c.iter == c.runs)
 			break;
+		touch_guest_memory(&dev);
 		baseline(&c, &dev);
 		exec_next(&c, &dev, UPDATE_RESET);
 		break;
 	case UPDATE_RESET:
+		touch_guest_memory(&dev);
 		exec_next(&c, &dev, UPDATE_RESUME);
 		break;
 	default:

@@ -50,6 +50,8 @@ extern "C" {
 #define VDPALU_MAX_REGIONS	16
 /* Environment variable that carries the state blob's fd across exec. */
 #define VDPALU_STATE_ENV	"VDPALU_STATE_FD"
+/* Environment variable naming the fds of vdpalu_keep_old_mm()'s helper. */
+#define VDPALU_OLD_MM_ENV	"VDPALU_OLD_MM_FDS"
 /* The largest VMM-private payload a state blob carries. */
 #define VDPALU_APP_MAX		4096
 
@@ -206,6 +208,24 @@ int vdpalu_restore(struct vdpalu_dev *dev, int blob_fd, const int *fds,
 		   unsigned int nr_fds, void *app, size_t *app_len);
 /* The blob fd named by VDPALU_STATE_ENV, or -1 (errno ENOENT/EBADF). */
 int vdpalu_blob_fd_from_env(void);
+
+/*
+ * Take exec's teardown of the old address space out of the blackout.
+ * Call before an exec update, best before vdpalu_save() since it takes a
+ * few system calls: a helper task shares the address space, so exec lets
+ * go of it instead of unmapping all of guest memory first, which is the
+ * part of an exec update that grows with guest memory.  Like
+ * VDPALU_STATE_ENV, VDPALU_OLD_MM_ENV must reach the new image's
+ * environment.
+ *
+ * The new image calls vdpalu_release_old_mm() once the device runs (or the
+ * old image, if its exec failed): the helper exits and the old address
+ * space is torn down then.  @wait: return only when that is done.  Without
+ * the variable in the environment it does nothing; if the new image dies
+ * first, the helper exits by itself.
+ */
+int vdpalu_keep_old_mm(void);
+int vdpalu_release_old_mm(bool wait);
 
 /* Pinned memory of the calling process (VmPin of /proc/self/status). */
 long vdpalu_vmpin_kb(void);

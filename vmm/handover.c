@@ -256,10 +256,17 @@ int handover(struct vmm *m)
 {
 	int blob, ret = -1;
 
+	/*
+	 * Before SUSPEND, so it costs no blackout.  Not worth failing the
+	 * update for: exec then unmaps all of guest memory itself.
+	 */
+	if (m->cfg.mode == UPD_EXEC && vdpalu_keep_old_mm())
+		vmm_err("exec will tear guest memory down: %s", vdpalu_errmsg());
 	m->cfg.done++;
 	if (vdpalu_save(&m->dev, m->cfg.flow, &m->cfg, sizeof(m->cfg), &blob)) {
 		vmm_err("save: %s", vdpalu_errmsg());
 		m->cfg.done--;
+		vdpalu_release_old_mm(false);
 		return -1;
 	}
 	switch (m->cfg.mode) {
@@ -274,6 +281,7 @@ int handover(struct vmm *m)
 		break;
 	}
 	if (ret) {
+		vdpalu_release_old_mm(false);
 		vmm_err("handover failed; resuming here");
 		if (vdpalu_cancel(&m->dev))
 			vmm_err("cancel: %s", vdpalu_errmsg());

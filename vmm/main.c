@@ -441,6 +441,9 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		close(a.blob);
+		/* The device runs: the old image's address space may go now. */
+		if (vdpalu_release_old_mm(false))
+			vmm_err("%s", vdpalu_errmsg());
 	} else {
 		if (!m->cfg.dev_path[0]) {
 			usage();

@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * vdpalu_keep_old_mm(): the address space of the image before exec must
+ * outlive the exec, held by a helper that holds nothing else, and go away
+ * when the new image releases it.
+ *
+ * One process chain: the first image maps "guest memory", keeps its
+ * address space and execs itself with --after-exec, which continues the
+ * TAP numbering.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "vdpalu.h"
+#include "tap.h"
+
+#define GUEST_MIB	64
+
+/* A field of /proc/@pid/status ("VmRSS", "Name", ...), or "" if none. */
+static const char *status_field(pid_t pid, const char *key)
+{
+	static char val[128];
+	char path[64], line[256];
+	size_t klen = strlen(key);
+	FILE *f;
+
+	val[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return val;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, key, klen) && line[klen] == ':') {
+			sscanf(line + klen + 1, " %127[^\n]", val);
+			break;
+		}
+	}
+	fclose(f);
+	return val;
+}
+
+static int count_fds(pid_t pid)
+{
+	char path[64];
+	struct dirent *e;
+	int n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	d = opendir(path);
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static bool gone_or_zombie(pid_t pid)
+{
+	const char *state = status_field(pid, "State");
+
+	return !state[0] || state[0] == 'Z';
+}
+
+/* The pid behind a pidfd, from its fdinfo. */
+static pid_t pidfd_pid(int pidfd)
+{
+	char path[64], line[128];
+	pid_t pid = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Pid: %d", &pid) == 1)
+			break;
+	fclose(f);
+	return pid;
+}
+
+static void *guest_memory(void)
+{
+	size_t size = (size_t)GUEST_MIB << 20;
+	int fd = memfd_create("guest", 0);
+	void *p;
+
+	if (fd < 0 || ftruncate(fd, size))
+		return NULL;
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	memset(p, 0x5a, size);
+	return p;
+}
+
+static void after_exec(void)
+{
+	const char *env = getenv(VDPALU_OLD_MM_ENV);
+	int wfd = -1, pidfd = -1;
+	pid_t keeper;
+	long rss_kb;
+
+	ok(env && sscanf(env, "%d,%d", &wfd, &pidfd) == 2,
+	   "%s crossed exec: %s", VDPALU_OLD_MM_ENV, env ? env : "(unset)");
+	keeper = pidfd >= 0 ? pidfd_pid(pidfd) : -1;
+	ok(keeper > 0, "its pidfd names the helper (pid %d)", keeper);
+	rss_kb = atol(status_field(keeper, "VmRSS"));
+	ok(rss_kb >= GUEST_MIB * 1024,
+	   "the old address space outlived exec: helper VmRSS %ld kB, guest memory %d MiB",
+	   rss_kb, GUEST_MIB);
+	ok(!strcmp(status_field(keeper, "Name"), "vdpalu-old-mm"),
+	   "the helper is named vdpalu-old-mm");
+	ok(atoi(status_field(keeper, "PPid")) != getpid(),
+	   "the helper is not a child of the VMM");
+	ok(count_fds(keeper) == 1,
+	   "the helper holds only its pipe (%d fds): no device, memfd or blob",
+	   count_fds(keeper));
+
+	ok(vdpalu_release_old_mm(true) == 0, "release %s", vdpalu_errmsg());
+	ok(gone_or_zombie(keeper), "the helper has exited once release returns");
+	ok(!getenv(VDPALU_OLD_MM_ENV), "release unsets %s", VDPALU_OLD_MM_ENV);
+	ok(fcntl(wfd, F_GETFD) < 0 && fcntl(pidfd, F_GETFD) < 0,
+	   "release closed both fds");
+	ok(vdpalu_release_old_mm(true) == 0, "a second release does nothing");
+}
+
+int main(int argc, char **argv)
+{
+	int wfd = -1, pidfd = -1;
+	char n[16], failed[16];
+	const char *env;
+	pid_t keeper;
+
+	if (argc == 4 && !strcmp(argv[1], "--after-exec")) {
+		tap_n = atoi(argv[2]);
+		tap_failed = atoi(argv[3]);
+		after_exec();
+		return tap_done();
+	}
+
+	setenv(VDPALU_OLD_MM_ENV, "99,-1", 1);
+	is_errno(EBUSY, vdpalu_keep_old_mm(), "keep refuses while one is kept");
+	is_errno(EBADF, vdpalu_release_old_mm(false),
+		 "release refuses a variable that names no pipe");
+	ok(!getenv(VDPALU_OLD_MM_ENV), "and drops the variable");
+
+	/* An exec that fails: the same image releases its own keeper. */
+	ok(vdpalu_keep_old_mm() == 0, "keep starts the helper %s", vdpalu_errmsg());
+	env = getenv(VDPALU_OLD_MM_ENV);
+	ok(env && sscanf(env, "%d,%d", &wfd, &pidfd) == 2 && wfd >= 0 &&
+	   pidfd >= 0, "keep names a pipe and a pidfd: %s", env ? env : "(unset)");
+	ok(!(fcntl(wfd, F_GETFD) & FD_CLOEXEC) &&
+	   !(fcntl(pidfd, F_GETFD) & FD_CLOEXEC), "both cross exec");
+	keeper = pidfd_pid(pidfd);
+	ok(vdpalu_release_old_mm(false) == 0 && gone_or_zombie(keeper),
+	   "without an exec, release waits for the helper anyway");
+
+	if (!guest_memory()) {
+		ok(0, "guest memory: %s", strerror(errno));
+		return tap_done();
+	}
+	ok(vdpalu_keep_old_mm() == 0, "keep with %d MiB of guest memory: %s",
+	   GUEST_MIB, vdpalu_errmsg());
+	snprintf(n, sizeof(n), "%d", tap_n);
+	snprintf(failed, sizeof(failed), "%d", tap_failed);
+	fflush(stdout);
+	execl("/proc/self/exe", argv[0], "--after-exec", n, failed,
+	      (char *)NULL);
+	ok(0, "exec: %s", strerror(errno));
+	return tap_done();
+}
