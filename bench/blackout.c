@@ -54,6 +54,8 @@
 #define DRV_OFF		0x3800
 #define IO_TIMEOUT_NS	(30ULL * 1000000000ULL)
 
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+
 enum method { BASELINE, UPDATE_RESET, UPDATE_RESUME, NR_METHODS };
 
 static const char *const method_name[NR_METHODS] = {
@@ -78,13 +80,14 @@ struct chain {
 	unsigned int iter;
 	bool keep_old_mm;
 	/* Set by the image that started an update, read by the next one. */
-	uint64_t t0, t_exec;
-	uint64_t old_steps[VDPALU_STEP_MAX];
+	uint64_t t_exec;
+	uint64_t blob_save_ns;	/* the one save step the blob cannot hold */
 };
 
 struct run {
 	uint64_t t0;
 	uint64_t exec_ns;
+	uint64_t accounted_ns;	/* sum of the steps */
 	char steps[512];
 	size_t len;
 };
@@ -107,6 +110,7 @@ static void *gva(struct vdpalu_dev *dev, uint64_t off)
 
 static void step_add(struct run *r, const char *name, uint64_t ns)
 {
+	r->accounted_ns += ns;
 	if (r->len < sizeof(r->steps))
 		r->len += snprintf(r->steps + r->len, sizeof(r->steps) - r->len,
 				   "%s%s=%.1f", r->len ? ";" : "", name, ns / 1e3);
@@ -191,13 +195,15 @@ static void vring_setup(struct vdpalu_dev *dev)
 		die("vring setup");
 }
 
-static void csv_row(const struct chain *c, enum method m, const struct run *r,
+static void csv_row(const struct chain *c, enum method m, struct run *r,
 		    uint64_t t_end)
 {
 	FILE *f = fopen(c->csv, "a");
 
 	if (!f)
 		die(c->csv);
+	/* What no step covers: library and libc work between the steps. */
+	step_add(r, "other", t_end - r->t0 - r->accounted_ns);
 	fprintf(f, "%s,%" PRIu64 ",%s,%u,%.1f,%.1f,%s\n", c->label, c->mem_mib,
 		method_name[m], c->iter, (t_end - r->t0) / 1e3, r->exec_ns / 1e3,
 		r->steps);
@@ -210,78 +216,75 @@ static void csv_row(const struct chain *c, enum method m, const struct run *r,
 static void baseline(struct chain *c, struct vdpalu_dev *dev)
 {
 	struct vdpalu_region mem = dev->regions[0];
+	static const char *const step[] = {
+		"close", "open", "map", "vrings", "start", "first_io",
+	};
+	uint64_t t[ARRAY_SIZE(step) + 1];
 	struct run r = { 0 };
-	uint64_t t;
 
-	r.t0 = vdpalu_now_ns();
+	/* Only timestamps in the window; the steps are written after it. */
+	t[0] = vdpalu_now_ns();
 	/* Closing the fd resets the device and unpins all of guest memory. */
 	close(dev->fd);
-	t = vdpalu_now_ns();
-	step_add(&r, "close", t - r.t0);
+	t[1] = vdpalu_now_ns();
 	vdpalu_init(dev);
 	if (vdpalu_open(dev, c->dev_path, 0) || vdpalu_negotiate(dev, 0))
 		die("reopen");
-	step_add(&r, "open", vdpalu_now_ns() - t);
-	t = vdpalu_now_ns();
+	t[2] = vdpalu_now_ns();
 	if (vdpalu_mem_add(dev, mem.fd, mem.offset, mem.addr, mem.size, mem.iova))
 		die("re-map guest memory");
-	step_add(&r, "map", vdpalu_now_ns() - t);
-	t = vdpalu_now_ns();
+	t[3] = vdpalu_now_ns();
 	vring_setup(dev);
-	step_add(&r, "vrings", vdpalu_now_ns() - t);
-	t = vdpalu_now_ns();
+	t[4] = vdpalu_now_ns();
 	if (vdpalu_start(dev))
 		die("DRIVER_OK");
-	step_add(&r, "start", vdpalu_now_ns() - t);
-	t = vdpalu_now_ns();
+	t[5] = vdpalu_now_ns();
 	first_io(dev);
-	step_add(&r, "first_io", vdpalu_now_ns() - t);
-	csv_row(c, BASELINE, &r, vdpalu_now_ns());
+	t[6] = vdpalu_now_ns();
+
+	r.t0 = t[0];
+	for (size_t i = 0; i < ARRAY_SIZE(step); i++)
+		step_add(&r, step[i], t[i + 1] - t[i]);
+	csv_row(c, BASELINE, &r, t[ARRAY_SIZE(step)]);
 }
 
+/*
+ * Everything but the save and the exec itself is done before SUSPEND: the
+ * work of the benchmark must not show up in the blackout it measures.
+ */
 static void exec_next(struct chain *c, struct vdpalu_dev *dev, enum method m)
 {
-	char mem[32], runs[16], iter[16], t0[32], method[4], steps[512];
-	char fdnum[16], texec[32];
-	size_t len = 0;
+	char mem[32], runs[16], iter[16], method[4], fdnum[16], texec[32];
+	char blob_save[32];
 	int blob;
 
-	/* Before SUSPEND, as a VMM would: the guest still runs meanwhile. */
-	if (c->keep_old_mm && vdpalu_keep_old_mm())
-		die("keep the old address space");
-	if (vdpalu_save(dev, m == UPDATE_RESET ? VDPALU_FLOW_RESET :
-			VDPALU_FLOW_RESUME, NULL, 0, &blob))
-		die("save");
-	/* The blackout starts at SUSPEND, after the save's own checks. */
-	c->t0 = dev->tl.start_ns;
-	for (int s = 0; s < VDPALU_STEP_MAX; s++)
-		len += snprintf(steps + len, sizeof(steps) - len, "%s%" PRIu64,
-				s ? "," : "", dev->tl.ns[s]);
 	snprintf(mem, sizeof(mem), "%" PRIu64, c->mem_mib);
 	snprintf(runs, sizeof(runs), "%u", c->runs);
 	snprintf(iter, sizeof(iter), "%u", c->iter);
 	snprintf(method, sizeof(method), "%d", m);
-	snprintf(t0, sizeof(t0), "%" PRIu64, c->t0);
+	/* Before SUSPEND, as a VMM would: the guest still runs meanwhile. */
+	if (c->keep_old_mm && vdpalu_keep_old_mm())
+		die("keep the old address space");
+	/*
+	 * The blackout starts at SUSPEND, after the save's own checks; the
+	 * new image finds that time and the save's steps in the blob.
+	 */
+	if (vdpalu_save(dev, m == UPDATE_RESET ? VDPALU_FLOW_RESET :
+			VDPALU_FLOW_RESUME, NULL, 0, &blob))
+		die("save");
 	snprintf(fdnum, sizeof(fdnum), "%d", blob);
+	snprintf(blob_save, sizeof(blob_save), "%" PRIu64,
+		 dev->tl.ns[VDPALU_STEP_BLOB_SAVE]);
 	setenv(VDPALU_STATE_ENV, fdnum, 1);
 	/* Last: the exec clock starts here. */
 	snprintf(texec, sizeof(texec), "%" PRIu64, vdpalu_now_ns());
 	execl("/proc/self/exe", "vdpa-lu-blackout", "--dev", c->dev_path,
 	      "--csv", c->csv, "--label", c->label, "--mem", mem,
 	      "--runs", runs, "--iter", iter, "--continue", method,
-	      "--t0", t0, "--old-steps", steps, "--t-exec", texec,
+	      "--blob-save-ns", blob_save, "--t-exec", texec,
 	      c->keep_old_mm ? NULL : "--no-keep-old-mm",
 	      (char *)NULL);
 	die("exec");
-}
-
-static void parse_steps(uint64_t *ns, const char *s)
-{
-	for (int i = 0; i < VDPALU_STEP_MAX && s && *s; i++) {
-		ns[i] = strtoull(s, (char **)&s, 10);
-		if (*s == ',')
-			s++;
-	}
 }
 
 static void usage(void)
@@ -307,9 +310,8 @@ int main(int argc, char **argv)
 		{ "runs", required_argument, NULL, 'r' },
 		{ "iter", required_argument, NULL, 'i' },
 		{ "continue", required_argument, NULL, 'C' },
-		{ "t0", required_argument, NULL, 'T' },
 		{ "t-exec", required_argument, NULL, 'E' },
-		{ "old-steps", required_argument, NULL, 'S' },
+		{ "blob-save-ns", required_argument, NULL, 'B' },
 		{ "no-keep-old-mm", no_argument, NULL, 'N' },
 		{ 0 }
 	};
@@ -323,9 +325,8 @@ int main(int argc, char **argv)
 		case 'r': c.runs = strtoul(optarg, NULL, 0); break;
 		case 'i': c.iter = strtoul(optarg, NULL, 0); break;
 		case 'C': cont = atoi(optarg); break;
-		case 'T': c.t0 = strtoull(optarg, NULL, 0); break;
 		case 'E': c.t_exec = strtoull(optarg, NULL, 0); break;
-		case 'S': parse_steps(c.old_steps, optarg); break;
+		case 'B': c.blob_save_ns = strtoull(optarg, NULL, 0); break;
 		case 'N': c.keep_old_mm = false; break;
 		default: usage();
 		}
@@ -355,24 +356,31 @@ int main(int argc, char **argv)
 		c.iter = -1;
 	} else {
 		/* An update brought us here: finish and measure it. */
-		struct run r = { .t0 = c.t0, .exec_ns = t_main - c.t_exec };
+		struct run r = { .exec_ns = t_main - c.t_exec };
 		static char app[VDPALU_APP_MAX];
 		size_t app_len = 0;
-		uint64_t t;
+		uint64_t t_restore, t_io, t_end;
 		int blob = vdpalu_blob_fd_from_env();
 
+		t_restore = vdpalu_now_ns();
 		if (blob < 0 ||
 		    vdpalu_restore(&dev, blob, NULL, 0, app, &app_len))
 			die("restore");
-		steps_from_timeline(&r, c.old_steps, VDPALU_STEP_SUSPEND,
+		t_io = vdpalu_now_ns();
+		first_io(&dev);
+		t_end = vdpalu_now_ns();
+
+		/* The restored timeline has the old image's steps too. */
+		r.t0 = dev.tl.start_ns;
+		dev.tl.ns[VDPALU_STEP_BLOB_SAVE] = c.blob_save_ns;
+		steps_from_timeline(&r, dev.tl.ns, VDPALU_STEP_SUSPEND,
 				    VDPALU_STEP_BLOB_LOAD);
 		step_add(&r, "exec", r.exec_ns);
+		step_add(&r, "startup", t_restore - t_main);
 		steps_from_timeline(&r, dev.tl.ns, VDPALU_STEP_BLOB_LOAD,
 				    VDPALU_STEP_MAX);
-		t = vdpalu_now_ns();
-		first_io(&dev);
-		step_add(&r, "first_io", vdpalu_now_ns() - t);
-		csv_row(&c, cont, &r, vdpalu_now_ns());
+		step_add(&r, "first_io", t_end - t_io);
+		csv_row(&c, cont, &r, t_end);
 		if (vdpalu_release_old_mm(true))
 			die("release the old address space");
 	}

@@ -4,21 +4,25 @@
 # of the three methods over guest memory sizes, then tabulate and plot.
 #
 # Environment: BENCH_SIZES (MiB, comma-separated; BENCH_SIZES_PA for the PA
-#              device), BENCH_RUNS (per point),
+#              device), BENCH_PLAIN_EXEC_SIZES (VA sizes also measured
+#              without keeping the old address space; "" for none),
+#              BENCH_RUNS (per point),
 #              BENCH_VM_MEM (QEMU -m), BENCH_MODES ("pa va"), KVM=1.
 set -euo pipefail
 . "$(dirname "$0")/../testbed/lib.sh"
 
 sizes=${BENCH_SIZES:-256,1024,2048,4096,8192}
 sizes_pa=${BENCH_SIZES_PA:-$sizes}
+# VA sizes measured again without vdpalu_keep_old_mm(), to show what it buys.
+plain_sizes=${BENCH_PLAIN_EXEC_SIZES-256,8192}
 runs=${BENCH_RUNS:-5}
 vm_mem=${BENCH_VM_MEM:-11G}
 out=$BUILD/bench
 mkdir -p "$out"
 : > "$out/blackout.csv.new"
 for mode in ${BENCH_MODES:-pa va}; do
-	use_va=0 msizes=$sizes_pa
-	[ "$mode" = va ] && use_va=1 msizes=$sizes
+	use_va=0 msizes=$sizes_pa psizes=
+	[ "$mode" = va ] && use_va=1 msizes=$sizes psizes=$plain_sizes
 	step "bench VM ($mode): sizes $msizes MiB, $runs runs each"
 	# A PA mapping takes one IOTLB entry per physically contiguous run of
 	# pages, in vhost-vdpa's table and again in vdpa_sim's: up to one per
@@ -26,7 +30,7 @@ for mode in ${BENCH_MODES:-pa va}; do
 	# of each (8 MiB of guest memory at worst). Past it the IOTLB update
 	# fails with EFAULT.
 	"$TOP/testbed/run-vm.sh" --name "bench-$mode" --mem "$vm_mem" --timeout 7200 \
-		--append "vdpa_sim.use_va=$use_va vdpa_sim.max_iotlb_entries=4194304 vhost_vdpa.max_iotlb_entries=4194304 BUILD=$BUILD lu_top=$TOP lu_bench_sizes=$msizes lu_bench_runs=$runs" \
+		--append "vdpa_sim.use_va=$use_va vdpa_sim.max_iotlb_entries=4194304 vhost_vdpa.max_iotlb_entries=4194304 BUILD=$BUILD lu_top=$TOP lu_bench_sizes=$msizes lu_bench_plain_sizes=$psizes lu_bench_runs=$runs" \
 		"$TOP/bench/vm-bench.sh"
 	cat "$BUILD/vm/bench-$mode/blackout.csv" >> "$out/blackout.csv.new"
 done

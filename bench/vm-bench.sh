@@ -23,4 +23,12 @@ for size in ${lu_bench_sizes//,/ }; do
 	"$bin" --dev "$dev" --mem "$size" --runs "$lu_bench_runs" --csv "$csv" \
 		--label "$mode" || echo "bench: $mode $size MiB failed, going on"
 done
+# For comparison: exec tearing down the old address space in the blackout.
+plain=${lu_bench_plain_sizes:-}
+for size in ${plain//,/ }; do
+	[ $(( size + size / 8 + 256 )) -le "$avail_mib" ] || continue
+	"$bin" --dev "$dev" --mem "$size" --runs "$lu_bench_runs" --csv "$csv" \
+		--label "$mode-plain-exec" --no-keep-old-mm ||
+		echo "bench: $mode $size MiB with a plain exec failed, going on"
+done
 "$lu_top/testbed/vdpa-dev.sh" del bench-blk

@@ -186,6 +186,19 @@ int vdpalu_iotlb(struct vdpalu_dev *dev, uint8_t type, uint64_t iova,
 	return 0;
 }
 
+/*
+ * BATCH_BEGIN or BATCH_END when the device acked IOTLB_BATCH, else nothing.
+ * Without a batch, a parent that takes its whole table at once (set_map:
+ * mlx5, vdpa_sim batch_mapping=1) is handed the table again for every
+ * physically contiguous chunk of a PA mapping: quadratic in guest memory.
+ */
+int vdpalu_iotlb_batch(struct vdpalu_dev *dev, uint8_t type)
+{
+	if (!vdpalu_has_backend(dev, VHOST_BACKEND_F_IOTLB_BATCH))
+		return 0;
+	return vdpalu_iotlb(dev, type, 0, 0, 0, 0);
+}
+
 /* Program vq @idx from dev->vqs[idx]: the setup and reset-flow rebuild. */
 int vdpalu_vq_program(struct vdpalu_dev *dev, unsigned int idx)
 {

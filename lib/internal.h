@@ -16,6 +16,7 @@ int vdpalu_ioctl(struct vdpalu_dev *dev, unsigned long req, void *arg,
 		 const char *what);
 int vdpalu_iotlb(struct vdpalu_dev *dev, uint8_t type, uint64_t iova,
 		 uint64_t size, uint64_t uaddr, uint8_t perm);
+int vdpalu_iotlb_batch(struct vdpalu_dev *dev, uint8_t type);
 int vdpalu_check_shared(int fd, uint64_t offset, const void *addr,
 			uint64_t size);
 int vdpalu_set_cloexec(int fd, bool on);

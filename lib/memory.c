@@ -113,8 +113,18 @@ static int add_region(struct vdpalu_dev *dev, int fd, uint64_t offset,
 			return vdpalu_fail(EEXIST, "iova %#" PRIx64 "+%#" PRIx64
 					   " overlaps a region", iova, size);
 	}
+	if (vdpalu_iotlb_batch(dev, VHOST_IOTLB_BATCH_BEGIN))
+		return -1;
 	if (vdpalu_iotlb(dev, VHOST_IOTLB_UPDATE, iova, size, (uintptr_t)addr,
-			 VHOST_ACCESS_RW))
+			 VHOST_ACCESS_RW)) {
+		int err = errno;
+
+		/* Close the batch; the failed UPDATE left nothing mapped. */
+		vdpalu_iotlb_batch(dev, VHOST_IOTLB_BATCH_END);
+		errno = err;
+		return -1;
+	}
+	if (vdpalu_iotlb_batch(dev, VHOST_IOTLB_BATCH_END))
 		return -1;
 	r = &dev->regions[dev->nr_regions++];
 	r->fd = fd;

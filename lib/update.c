@@ -228,12 +228,11 @@ static int restart_reset_flow(struct vdpalu_dev *dev)
 
 static int remap_all(struct vdpalu_dev *dev)
 {
-	bool batch = vdpalu_has_backend(dev, VHOST_BACKEND_F_IOTLB_BATCH);
 	unsigned int i;
 	uint64_t t;
 
 	t = vdpalu_now_ns();
-	if (batch && vdpalu_iotlb(dev, VHOST_IOTLB_BATCH_BEGIN, 0, 0, 0, 0))
+	if (vdpalu_iotlb_batch(dev, VHOST_IOTLB_BATCH_BEGIN))
 		return -1;
 	for (i = 0; i < dev->nr_regions; i++) {
 		struct vdpalu_region *r = &dev->regions[i];
@@ -242,7 +241,7 @@ static int remap_all(struct vdpalu_dev *dev)
 				 (uintptr_t)r->addr, 0))
 			return -1;
 	}
-	if (batch && vdpalu_iotlb(dev, VHOST_IOTLB_BATCH_END, 0, 0, 0, 0))
+	if (vdpalu_iotlb_batch(dev, VHOST_IOTLB_BATCH_END))
 		return -1;
 	step_end(dev, VDPALU_STEP_REMAP, t, i);
 	return 0;

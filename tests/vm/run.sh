@@ -21,6 +21,7 @@ O=${O:-${BUILD:-$(cd "$(dirname "$0")/../.." && pwd)/build}/user}
 VMM=$O/vmm/vdpa-lu-vmm
 VMM2=$O/vmm/vdpa-lu-vmm-v2
 REFUSE=$O/tests/vm/lu-refuse
+BLACKOUT=$O/bench/vdpa-lu-blackout
 EXEC_UPDATES=${EXEC_UPDATES:-20}
 FORK_UPDATES=${FORK_UPDATES:-5}
 TRANSFERS=${TRANSFERS:-5}
@@ -56,7 +57,7 @@ pins_balanced() {	# NAME
 	ok $? "$1: pins balanced after exit (nr_foll_pin_acquired $acq, released $rel$( [ "$i" -gt 1 ] && echo ", after $(( (i - 1) * 100 )) ms"))"
 }
 
-for f in "$VMM" "$VMM2" "$REFUSE"; do
+for f in "$VMM" "$VMM2" "$REFUSE" "$BLACKOUT"; do
 	[ -x "$f" ] || { echo "Bail out! $f missing: build userspace first"; exit 1; }
 done
 
@@ -93,6 +94,21 @@ for type in net blk; do
 	fi
 done
 
+# Exec updates leave the old image's address space to a helper until the
+# new image runs (vdpalu_keep_old_mm()); none may outlive its release.
+# Waits up to 5 s for a teardown that is still on its way.
+old_mm_released() {	# NAME
+	local i left
+	for i in $(seq 50); do
+		left=$(cat /proc/[0-9]*/stat 2>/dev/null |
+			awk '$2 == "(vdpalu-old-mm)" && $3 != "Z"' | wc -l)
+		[ "$left" = 0 ] && break
+		sleep 0.1
+	done
+	[ "$left" = 0 ]
+	ok $? "$1: every old address space was released ($left helpers left)"
+}
+
 # run_vmm NAME EXPECTED_UPDATES ARGS...: one VMM run and its checks.
 run_vmm() {
 	local name=$1 k=$2 out=$LOG/$1.log st
@@ -106,6 +122,7 @@ run_vmm() {
 		! grep -q 'error' "$out"
 	ok $? "$name: $k updates, 0 lost, 0 duplicated, all verified, VmPin preserved"
 	pins_balanced "$name"
+	case $name in *exec*) old_mm_released "$name" ;; esac
 }
 
 for type in net blk; do
@@ -175,6 +192,20 @@ for type in net blk; do
 	done < "$LOG/$type-lu-refuse.log"
 	pins_balanced "$mode $type lu-refuse"
 done
+
+# The benchmark's process chain, once and small: that it runs and measures
+# all three methods (its figures belong to `make bench`, not to a test).
+csv=$LOG/blackout.csv
+rm -f "$csv"
+timeout "$T" "$BLACKOUT" --dev "$dev_blk" --mem 64 --runs 1 --csv "$csv" \
+	--label "$mode" > "$LOG/blackout.log" 2>&1
+st=$?
+diag < "$LOG/blackout.log"
+[ $st = 0 ] && [ "$(cut -d, -f3 "$csv" 2>/dev/null | sort | tr '\n' ' ')" = \
+	"baseline update-reset update-resume " ]
+ok $? "$mode blk: the benchmark chain measured baseline, reset and resume flow"
+pins_balanced "$mode blackout benchmark"
+old_mm_released "$mode blackout benchmark"
 
 # VDUSE: a userspace block device (vdpa-lu-vduse-blk) under the same VMM.
 # It keeps guest memory as file + offset; the update needs SUSPEND (and
