@@ -50,16 +50,10 @@ struct keeper_args {
  * state may be relied on, only system calls.  All signals are blocked
  * (inherited), so no handler of the VMM ever runs here.
  */
-static int keeper_fn(void *arg)
+static int keeper_fn(void *unused __attribute__((unused)))
 {
-	const struct keeper_args *a = arg;
 	char c;
 
-	/* Only the read end: the device, memfds and the write end go. */
-	if (a->read_fd != 0)
-		dup2(a->read_fd, 0);
-	syscall(SYS_close_range, 1, ~0U, 0);
-	prctl(PR_SET_NAME, "vdpalu-old-mm");
 	/*
 	 * EOF when the last write end closes.  errno is the old image's
 	 * (shared TLS); no signal is deliverable, so nothing here fails.
@@ -69,13 +63,22 @@ static int keeper_fn(void *arg)
 	return 0;
 }
 
+/*
+ * Set the keeper up in its parent, which it copies: by the time
+ * vdpalu_keep_old_mm() has reaped the parent, the keeper holds nothing
+ * but the read end (no device, memfd or write end) and has its name.
+ */
 static int keeper_parent_fn(void *arg)
 {
 	struct keeper_args *a = arg;
 
+	if (a->read_fd != 0)
+		dup2(a->read_fd, 0);
+	syscall(SYS_close_range, 1, ~0U, 0);
+	prctl(PR_SET_NAME, "vdpalu-old-mm");
 	/* SIGCHLD: it goes to whoever adopts the keeper, which reaps it. */
 	a->keeper = clone(keeper_fn, (char *)a->stack + KEEPER_STACK,
-			  CLONE_VM | SIGCHLD, a);
+			  CLONE_VM | SIGCHLD, NULL);
 	return a->keeper < 0;
 }
 
@@ -162,9 +165,11 @@ int vdpalu_release_old_mm(bool wait)
 		return 0;
 	if (sscanf(env, "%d,%d", &wfd, &pidfd) != 2 || wfd < 0 ||
 	    fcntl(wfd, F_GETFD) < 0) {
+		/* The message first: unsetenv() may free what env points to. */
+		vdpalu_fail(EBADF, "%s=%s names no open pipe",
+			    VDPALU_OLD_MM_ENV, env);
 		unsetenv(VDPALU_OLD_MM_ENV);
-		return vdpalu_fail(EBADF, "%s=%s names no open pipe",
-				   VDPALU_OLD_MM_ENV, env);
+		return -1;
 	}
 	unsetenv(VDPALU_OLD_MM_ENV);
 	close(wfd);
