@@ -20,16 +20,15 @@
 
 #define GUEST_MIB	64
 
-/* A field of /proc/@pid/status ("VmRSS", "Name", ...), or "" if none. */
-static const char *status_field(pid_t pid, const char *key)
+/* The value of "@key:" in a /proc file of such lines, or "" if none. */
+static const char *proc_field(const char *path, const char *key)
 {
 	static char val[128];
-	char path[64], line[256];
 	size_t klen = strlen(key);
+	char line[256];
 	FILE *f;
 
 	val[0] = '\0';
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
 	f = fopen(path, "r");
 	if (!f)
 		return val;
@@ -41,6 +40,15 @@ static const char *status_field(pid_t pid, const char *key)
 	}
 	fclose(f);
 	return val;
+}
+
+/* A field of /proc/@pid/status ("VmRSS", "Name", ...), or "" if none. */
+static const char *status_field(pid_t pid, const char *key)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	return proc_field(path, key);
 }
 
 static int count_fds(pid_t pid)
@@ -67,22 +75,15 @@ static bool gone_or_zombie(pid_t pid)
 	return !state[0] || state[0] == 'Z';
 }
 
-/* The pid behind a pidfd, from its fdinfo. */
+/* The pid behind a pidfd, from its fdinfo; -1 if none. */
 static pid_t pidfd_pid(int pidfd)
 {
-	char path[64], line[128];
-	pid_t pid = -1;
-	FILE *f;
+	char path[64];
+	const char *pid;
 
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Pid: %d", &pid) == 1)
-			break;
-	fclose(f);
-	return pid;
+	pid = proc_field(path, "Pid");
+	return pid[0] ? atoi(pid) : -1;
 }
 
 static void *guest_memory(void)
