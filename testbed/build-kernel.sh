@@ -20,6 +20,9 @@ fi
 
 mkdir -p "$obj"
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
+# Paths under the checkout reach ccache relative to the object directory,
+# so a clone at another path hits the same cache entries.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$TOP}
 cc="ccache gcc"
 command -v ccache >/dev/null || cc=gcc
 kmake() { make -s -C "$tree" O="$obj" CC="$cc" HOSTCC="$cc" "$@"; }
