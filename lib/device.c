@@ -64,14 +64,22 @@ int vdpalu_open(struct vdpalu_dev *dev, const char *path,
 	dev->fd = open(path, O_RDWR | O_CLOEXEC);
 	if (dev->fd < 0)
 		return vdpalu_fail(errno, "open %s: %s", path, strerror(errno));
-	if (vdpalu_ioctl(dev, VHOST_SET_OWNER, NULL, "VHOST_SET_OWNER") ||
-	    vdpalu_read_caps(dev))
+	if (vdpalu_read_caps(dev))
 		goto fail;
-	if (dev->nvqs > VDPALU_MAX_VQS)
-		dev->nvqs = VDPALU_MAX_VQS;
+	if (dev->nvqs > VDPALU_MAX_VQS) {
+		vdpalu_fail(E2BIG, "%s has %u virtqueues, at most %d supported",
+			    path, dev->nvqs, VDPALU_MAX_VQS);
+		goto fail;
+	}
+	/*
+	 * QEMU's order: backend features first, then VHOST_SET_OWNER. The
+	 * ack of VHOST_BACKEND_F_NEW_OWNER is this process's consent, which
+	 * the kernel counts because this process becomes the owner.
+	 */
 	ack = dev->backend_offered & VDPALU_BACKEND_WANTED & ~backend_mask_out;
 	if (vdpalu_ioctl(dev, VHOST_SET_BACKEND_FEATURES, &ack,
-			 "VHOST_SET_BACKEND_FEATURES"))
+			 "VHOST_SET_BACKEND_FEATURES") ||
+	    vdpalu_ioctl(dev, VHOST_SET_OWNER, NULL, "VHOST_SET_OWNER"))
 		goto fail;
 	dev->backend_features = ack;
 	return 0;

@@ -143,9 +143,11 @@ const char *vdpalu_step_name(enum vdpalu_step step);
 void vdpalu_init(struct vdpalu_dev *dev);
 
 /*
- * Open @path, become its owner, read features and ack the backend features
- * in VDPALU_BACKEND_WANTED that the device offers, minus @backend_mask_out
- * (lets a VMM decline, e.g., consent to ownership transfer).
+ * Open @path, read features, ack the backend features in
+ * VDPALU_BACKEND_WANTED that the device offers, minus @backend_mask_out
+ * (lets a VMM decline, e.g., consent to ownership transfer), and become
+ * its owner, in that order (QEMU's). Fails with E2BIG, before owning the
+ * device, if it has more than VDPALU_MAX_VQS virtqueues.
  */
 int vdpalu_open(struct vdpalu_dev *dev, const char *path,
 		uint64_t backend_mask_out);

@@ -244,7 +244,7 @@ static void handle_request(void)
 	case VDUSE_UPDATE_IOTLB:
 		unmap_range(req.iova.start, req.iova.last);
 		break;
-#ifdef VDUSE_API_VERSION_1
+#ifdef VDUSE_F_SUSPEND
 	case VDUSE_SUSPEND:
 		/* Finish what the driver made available, then keep off. */
 		process();
@@ -263,22 +263,23 @@ static void handle_request(void)
 }
 
 /*
- * API version 1 lets the VMM suspend and resume the device, which a live
- * update needs; a kernel without it runs the device at version 0.
+ * Suspend and resume let the VMM update itself with the device running;
+ * a kernel that lacks VDUSE features runs the device without them.
  */
-static int set_api_version(int ctl)
+static int set_vduse_features(int ctl)
 {
-	uint64_t api;
+#ifdef VDUSE_F_SUSPEND
+	uint64_t want = (1ULL << VDUSE_F_SUSPEND) | (1ULL << VDUSE_F_RESUME);
+	uint64_t offered;
 
-#ifdef VDUSE_API_VERSION_1
-	api = VDUSE_API_VERSION_1;
-	if (!ioctl(ctl, VDUSE_SET_API_VERSION, &api))
+	if (ioctl(ctl, VDUSE_GET_FEATURES, &offered))
+		return errno == EINVAL ? 0 : -1;
+	if ((offered & want) != want)
 		return 0;
-	if (errno != EINVAL)
-		return -1;
+	return ioctl(ctl, VDUSE_SET_FEATURES, &want);
+#else
+	return 0;
 #endif
-	api = VDUSE_API_VERSION;
-	return ioctl(ctl, VDUSE_SET_API_VERSION, &api);
 }
 
 int main(int argc, char **argv)
@@ -297,7 +298,7 @@ int main(int argc, char **argv)
 	}
 	d.disk = calloc(DISK_SECTORS, 512);
 	ctl = open("/dev/vduse/control", O_RDWR | O_CLOEXEC);
-	if (ctl < 0 || set_api_version(ctl)) {
+	if (ctl < 0 || set_vduse_features(ctl)) {
 		perror("/dev/vduse/control");
 		return 1;
 	}
