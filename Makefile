@@ -17,7 +17,7 @@ SELFTESTS := $(BUILD)/selftests/vhost_vdpa
 export BUILD KTREE KOBJ
 
 .PHONY: all help testbed-tools deps kernel-source kernel headers selftests userspace unit \
-	check vm-check checkpatch check-mlx5 demo shell kernel-tree series bench clean
+	check vm-check checkpatch check-bisect check-mlx5 demo shell kernel-tree series bench clean
 
 all: kernel selftests userspace
 
@@ -65,6 +65,10 @@ userspace: headers testbed-tools
 ## checkpatch    scripts/checkpatch.pl --strict over every patch
 checkpatch: kernel-source
 	@testbed/checkpatch.sh
+
+## check-bisect  build the kernel and the selftests after each patch in turn
+check-bisect: deps
+	@testbed/check-bisect.sh
 
 ## check-mlx5    compile drivers/vdpa/mlx5 of the patched tree
 check-mlx5: kernel-source

@@ -31,7 +31,7 @@ if [ ! -d "$tree/.git" ]; then
 fi
 
 mapfile -t patches < <(series_patches)
-want=$( (cat "$TOP/kernel/patches/series" 2>/dev/null; cat "${patches[@]}" /dev/null) | sha256sum | cut -d' ' -f1)
+want=$(series_hash)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
 	exit 0
 fi

@@ -26,3 +26,11 @@ series_patches() {
 		[ -n "$line" ] && echo "$TOP/kernel/patches/$line"
 	done < "$TOP/kernel/patches/series"
 }
+
+# What the applied tree is stamped with: the series file and its patches.
+series_hash() {
+	local patches
+	mapfile -t patches < <(series_patches)
+	(cat "$TOP/kernel/patches/series" 2>/dev/null; cat "${patches[@]}" /dev/null) |
+		sha256sum | cut -d' ' -f1
+}
