@@ -16,7 +16,7 @@ USER_O  := $(BUILD)/user
 SELFTESTS := $(BUILD)/selftests/vhost_vdpa
 export BUILD KTREE KOBJ
 
-.PHONY: all help testbed-tools deps kernel-source kernel headers selftests userspace unit \
+.PHONY: all help preflight testbed-tools deps kernel-source kernel headers selftests userspace unit \
 	check vm-check checkpatch check-bisect check-mlx5 demo shell kernel-tree series bench clean
 
 all: kernel selftests userspace
@@ -24,8 +24,12 @@ all: kernel selftests userspace
 help:
 	@sed -n 's/^##//p' $(MAKEFILE_LIST)
 
+## preflight     refuse paths and MODES the test bed can't run, before any build
+preflight:
+	@testbed/preflight.sh
+
 ## deps          install missing Debian packages (apt-get; root)
-deps:
+deps: preflight
 	@testbed/deps.sh
 
 ## kernel        extract Debian linux-source-6.12, apply kernel/patches, build

@@ -1,7 +1,7 @@
 # Shared helpers for the test-bed scripts. Sourced, not run.
 # shellcheck shell=bash
 
-TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 BUILD=${BUILD:-$TOP/build}
 KSRC_TARBALL=${KSRC_TARBALL:-/usr/src/linux-source-6.12.tar.xz}
 # The tree `make kernel` builds: pristine Debian source plus the series.

@@ -30,7 +30,10 @@ while [ $# -gt 0 ]; do
 done
 [ $# = 1 ] || die "usage: run-vm.sh [options] JOB"
 job=$(realpath "$1")
-case $job in /tmp/*) die "$job: the guest mounts a tmpfs over /tmp; put jobs elsewhere" ;; esac
+# The guest covers /tmp, /root, /var/tmp and /run with tmpfs mounts; it
+# brings these back on top (testbed/vm-init.sh), wherever they live.
+keep=$TOP:$(realpath -m "$BUILD"):$(dirname "$job")
+"$TOP/testbed/preflight.sh" --paths "$TOP" "$BUILD" "$(dirname "$job")"
 kernel=$KOBJ/arch/x86/boot/bzImage
 [ -f "$kernel" ] || die "no kernel at $kernel: run 'make kernel'"
 
@@ -42,10 +45,13 @@ accel=(-accel tcg,thread=multi -cpu max,la57=off)
 if [ "${KVM:-0}" = 1 ]; then
 	accel=(-accel kvm -cpu host,-arch-capabilities)
 fi
+cmdline="console=ttyS0 root=root rootfstype=9p rootflags=trans=virtio,version=9p2000.L,cache=loose ro init=$TOP/testbed/vm-init.sh panic=-1 tsc=reliable lu_job=$job lu_cwd=$TOP lu_keep=$keep lu_interactive=$interactive$append"
+# x86's COMMAND_LINE_SIZE: the kernel cuts a longer one short, silently.
+[ ${#cmdline} -lt 2048 ] || die "kernel command line of ${#cmdline} bytes, over the 2048 the kernel takes"
 qemu=(qemu-system-x86_64 -machine q35 "${accel[@]}" -m "$mem" -smp "$smp"
 	-no-reboot -display none -monitor none -nic none
 	-kernel "$kernel"
-	-append "console=ttyS0 root=root rootfstype=9p rootflags=trans=virtio,version=9p2000.L,cache=loose ro init=$TOP/testbed/vm-init.sh panic=-1 tsc=reliable lu_job=$job lu_cwd=$TOP lu_interactive=$interactive$append"
+	-append "$cmdline"
 	-fsdev local,id=root,path=/,security_model=none,readonly=on,multidevs=remap
 	-device virtio-9p-pci,fsdev=root,mount_tag=root
 	-fsdev local,id=out,path="$dir",security_model=none
