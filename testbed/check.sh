@@ -53,6 +53,7 @@ for m in "${order[@]}"; do
 	logs+=("$BUILD/vm/check-$m/output.log")
 	case $status in
 	0) ;;
+	121) echo "FAIL $m: the guest did not reach its job (boot timeout)" >&2; extra_fail=$((extra_fail + 1)) ;;
 	124) echo "FAIL $m: the watchdog stopped the VM" >&2; extra_fail=$((extra_fail + 1)) ;;
 	125) echo "FAIL $m: the kernel logged a report (above)" >&2; extra_fail=$((extra_fail + 1)) ;;
 	*) echo "FAIL $m: the VM job ended with status $status" >&2; extra_fail=$((extra_fail + 1)) ;;

@@ -2,11 +2,13 @@
 # Boot the test kernel in QEMU with the host root read-only over 9p and run
 # one job script inside.
 #
-# Usage: run-vm.sh [--name N] [--append WORDS] [--timeout S] [--mem SIZE]
+# Usage: run-vm.sh [--name N] [--append WORDS] [--timeout S] [--boot-timeout S] [--mem SIZE]
 #                  [--smp N] [--interactive] JOB
 #   JOB      bash script run by the guest's init, as root, output to the host
 #   --name   results directory build/vm/N (console.log, output.log, status)
 #   --append extra kernel command-line words (vdpa_sim.use_va=1, FOO=bar ...)
+#   --timeout  seconds before the watchdog stops the VM (VM_TIMEOUT, 1800)
+#   --boot-timeout seconds for the guest to reach its job (VM_BOOT_TIMEOUT, 300)
 # Environment: KVM=1 to use /dev/kvm instead of TCG; KOBJ for the kernel.
 #
 # Exit status: the job's; 124 if the watchdog stopped the VM; 125 if the
@@ -14,12 +16,13 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-name=run append="" timeout=${VM_TIMEOUT:-1800} mem=${VM_MEM:-2G} smp=2 interactive=0
+name=run append="" timeout=${VM_TIMEOUT:-1800} boot_timeout=${VM_BOOT_TIMEOUT:-300} mem=${VM_MEM:-2G} smp=2 interactive=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--name) name=$2; shift 2 ;;
 	--append) append="$append $2"; shift 2 ;;
 	--timeout) timeout=$2; shift 2 ;;
+	--boot-timeout) boot_timeout=$2; shift 2 ;;
 	--mem) mem=$2; shift 2 ;;
 	--smp) smp=$2; shift 2 ;;
 	--interactive) interactive=1; shift ;;
@@ -67,7 +70,23 @@ qpid=$!
 tail -n +1 -f --pid=$qpid "$dir/output.log" 2>/dev/null &
 tpid=$!
 deadline=$(( $(date +%s) + timeout ))
+boot_deadline=$(( $(date +%s) + boot_timeout )) booted=0
 while kill -0 $qpid 2>/dev/null; do
+	# A kernel that hangs or loops before init runs the job says nothing
+	# on output.log: stop it after the boot timeout, not the watchdog's.
+	if [ $booted = 0 ]; then
+		if grep -q '^lu-vm: running' "$dir/output.log"; then
+			booted=1
+		elif [ "$(date +%s)" -ge $boot_deadline ]; then
+			kill $qpid 2>/dev/null || true
+			wait $qpid 2>/dev/null || true
+			wait $tpid 2>/dev/null || true
+			echo "boot timeout: VM '$name' did not reach its job within ${boot_timeout}s, stopped it; console tail:" >&2
+			tail -30 "$dir/console.log" >&2
+			"$TOP/testbed/kernel-reports.sh" "$dir/console.log" || true
+			exit 121
+		fi
+	fi
 	if [ "$(date +%s)" -ge $deadline ]; then
 		kill $qpid 2>/dev/null || true
 		wait $qpid 2>/dev/null || true

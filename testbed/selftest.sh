@@ -1,7 +1,8 @@
 #!/bin/bash
 # Check the test bed's own alarms, so a green `make check` means something:
 # a kernel WARNING fails a run, a kernel crash fails a run, and a hung job
-# is stopped by the watchdog, which names the test that hung. TAP output.
+# is stopped by the watchdog, which names the test that hung, and a guest
+# that never reaches its job is stopped at the boot timeout. TAP output.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -13,7 +14,7 @@ result() {
 	if [ "$1" = 0 ]; then echo "ok $n $2"; else echo "not ok $n $2"; failed=1; fi
 }
 
-echo "1..3"
+echo "1..4"
 # printk through /dev/kmsg lands in the kernel log exactly like a WARN_ON()
 # splat's first line, which is what the detector keys on.
 echo 'echo "WARNING: CPU: 0 PID: 1 at testbed/selftest.sh:0 fake_warning" > /dev/kmsg' > "$jobs/warn.sh"
@@ -31,4 +32,12 @@ printf 'echo "#  RUN           hang.forever ..."\nsleep 600\n' > "$jobs/hang.sh"
 s=$?
 grep -q "last test started: #  RUN           hang.forever" "$jobs/hang.err"
 result $(( s != 124 || $? != 0 )) "the watchdog stops a hung VM and names the test (status $s)"
+# init=/bin/cat: PID 1 blocks reading a console nobody types on, so the
+# job never starts, as with a kernel that hangs during boot.
+echo 'echo never' > "$jobs/boot.sh"
+"$TOP/testbed/run-vm.sh" --name selftest-boot --boot-timeout 20 --append init=/bin/cat \
+	"$jobs/boot.sh" >/dev/null 2>"$jobs/boot.err"
+s=$?
+grep -q "did not reach its job within 20s" "$jobs/boot.err" && grep -q "Run /bin/cat as init" "$jobs/boot.err"
+result $(( s != 121 || $? != 0 )) "a guest that does not reach its job is stopped at the boot timeout, console tail shown (status $s)"
 exit $failed
