@@ -9,6 +9,16 @@ KTREE=${KTREE:-$BUILD/linux}
 KOBJ=${KOBJ:-$BUILD/kbuild}
 JOBS=${JOBS:-$(nproc)}
 
+# The vdpa_sim modes `make check` boots, in order: use_va and batch_mapping
+# are boot-time parameters of vdpa_sim.
+declare -A VM_MODES=(
+	[pa-batch]="vdpa_sim.use_va=0 vdpa_sim.batch_mapping=1"
+	[va-batch]="vdpa_sim.use_va=1 vdpa_sim.batch_mapping=1"
+	[pa-map]="vdpa_sim.use_va=0 vdpa_sim.batch_mapping=0"
+	[va-map]="vdpa_sim.use_va=1 vdpa_sim.batch_mapping=0"
+)
+VM_MODE_ORDER=(pa-batch va-batch pa-map va-map)
+
 step() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 

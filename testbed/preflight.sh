@@ -45,3 +45,6 @@ done
 for p in "${paths[@]}"; do
 	check_path path "$p"
 done
+for m in "${modes[@]}"; do
+	[ -n "${VM_MODES[$m]:-}" ] || die "unknown mode '$m' in MODES (one of: ${VM_MODE_ORDER[*]})"
+done

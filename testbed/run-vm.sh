@@ -11,34 +11,59 @@
 #   --boot-timeout seconds for the guest to reach its job (VM_BOOT_TIMEOUT, 300)
 # Environment: KVM=1 to use /dev/kvm instead of TCG; KOBJ for the kernel.
 #
-# Exit status: the job's; 124 if the watchdog stopped the VM; 125 if the
-# kernel logged a report (WARNING, BUG, lockdep, ...) while the job passed.
+# Exit status, chosen so that `git bisect run` reads it right (0 good,
+# 1-127 except 125 bad, 125 skip, 128 and above abort the bisection):
+#   0        the job passed and the kernel logged no report
+#   1-119    the job failed with this status (a status above 119 is 119)
+#   120      the job passed but the kernel logged a report (WARNING, BUG, ...)
+#   121      the guest did not reach its job within the boot timeout
+#   122      the VM ended before the job did (panic, crash): no status
+#   124      the watchdog stopped the VM
+#   125      this commit can't be tested: no kernel built, no QEMU, QEMU
+#            failed to start
+#   128      a wrong command (bad option, unusable path): fix it, not the kernel
+#   130, 143 interrupted by SIGINT, SIGTERM; the VM was stopped
+# A SIGTERM, Ctrl-C or exit of this script stops QEMU; QEMU also gets
+# SIGKILL if this script is killed outright (setpriv --pdeathsig).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+
+usage_error() { printf 'run-vm.sh: %s\n' "$*" >&2; exit 128; }
+cannot_test() { printf 'run-vm.sh: %s\n' "$*" >&2; exit 125; }
+seconds() {	# OPTION VALUE: a whole number of seconds, or a usage error
+	[[ $2 =~ ^[1-9][0-9]*$ ]] || usage_error "$1 '$2': not a number of seconds"
+	echo "$2"
+}
 
 name=run append="" timeout=${VM_TIMEOUT:-1800} boot_timeout=${VM_BOOT_TIMEOUT:-300} mem=${VM_MEM:-2G} smp=2 interactive=0
 while [ $# -gt 0 ]; do
 	case $1 in
-	--name) name=$2; shift 2 ;;
-	--append) append="$append $2"; shift 2 ;;
-	--timeout) timeout=$2; shift 2 ;;
-	--boot-timeout) boot_timeout=$2; shift 2 ;;
-	--mem) mem=$2; shift 2 ;;
-	--smp) smp=$2; shift 2 ;;
-	--interactive) interactive=1; shift ;;
+	--interactive) interactive=1; shift; continue ;;
 	--) shift; break ;;
-	-*) die "unknown option $1" ;;
+	--*) [ $# -ge 2 ] || usage_error "$1 needs a value" ;;
 	*) break ;;
 	esac
+	case $1 in
+	--name) name=$2 ;;
+	--append) append="$append $2" ;;
+	--timeout) timeout=$(seconds "$1" "$2") ;;
+	--boot-timeout) boot_timeout=$(seconds "$1" "$2") ;;
+	--mem) mem=$2 ;;
+	--smp) smp=$2 ;;
+	*) usage_error "unknown option $1" ;;
+	esac
+	shift 2
 done
-[ $# = 1 ] || die "usage: run-vm.sh [options] JOB"
+[ $# = 1 ] || usage_error "usage: run-vm.sh [options] JOB"
+[ -f "$1" ] || usage_error "no job script $1"
 job=$(realpath "$1")
 # The guest covers /tmp, /root, /var/tmp and /run with tmpfs mounts; it
 # brings these back on top (testbed/vm-init.sh), wherever they live.
 keep=$TOP:$(realpath -m "$BUILD"):$(dirname "$job")
-"$TOP/testbed/preflight.sh" --paths "$TOP" "$BUILD" "$(dirname "$job")"
+"$TOP/testbed/preflight.sh" --paths "$TOP" "$BUILD" "$(dirname "$job")" || exit 128
 kernel=$KOBJ/arch/x86/boot/bzImage
-[ -f "$kernel" ] || die "no kernel at $kernel: run 'make kernel'"
+[ -f "$kernel" ] || cannot_test "no kernel at $kernel: run 'make kernel'"
+command -v qemu-system-x86_64 >/dev/null || cannot_test "no qemu-system-x86_64: run 'make deps'"
 
 dir=$BUILD/vm/$name
 rm -rf "$dir" && mkdir -p "$dir"
@@ -50,7 +75,7 @@ if [ "${KVM:-0}" = 1 ]; then
 fi
 cmdline="console=ttyS0 root=root rootfstype=9p rootflags=trans=virtio,version=9p2000.L,cache=loose ro init=$TOP/testbed/vm-init.sh panic=-1 tsc=reliable lu_job=$job lu_cwd=$TOP lu_keep=$keep lu_interactive=$interactive$append"
 # x86's COMMAND_LINE_SIZE: the kernel cuts a longer one short, silently.
-[ ${#cmdline} -lt 2048 ] || die "kernel command line of ${#cmdline} bytes, over the 2048 the kernel takes"
+[ ${#cmdline} -lt 2048 ] || usage_error "kernel command line of ${#cmdline} bytes, over the 2048 the kernel takes"
 qemu=(qemu-system-x86_64 -machine q35 "${accel[@]}" -m "$mem" -smp "$smp"
 	-no-reboot -display none -monitor none -nic none
 	-kernel "$kernel"
@@ -64,9 +89,18 @@ if [ $interactive = 1 ]; then
 	exec "${qemu[@]}" -serial mon:stdio -serial file:"$dir/output.log"
 fi
 
-"${qemu[@]}" -serial file:"$dir/console.log" -serial file:"$dir/output.log" &
-qpid=$!
+qpid= tpid=
+stop_vm() {
+	[ -n "$qpid" ] && kill "$qpid" 2>/dev/null
+	[ -n "$tpid" ] && kill "$tpid" 2>/dev/null
+	return 0
+}
+trap stop_vm EXIT
+trap 'echo "run-vm.sh: interrupted, stopping VM $name" >&2; exit 130' INT
+trap 'echo "run-vm.sh: terminated, stopping VM $name" >&2; exit 143' TERM
 : > "$dir/output.log"
+setpriv --pdeathsig KILL "${qemu[@]}" -serial file:"$dir/console.log" -serial file:"$dir/output.log" &
+qpid=$!
 tail -n +1 -f --pid=$qpid "$dir/output.log" 2>/dev/null &
 tpid=$!
 deadline=$(( $(date +%s) + timeout ))
@@ -101,15 +135,27 @@ while kill -0 $qpid 2>/dev/null; do
 	fi
 	sleep 1
 done
-wait $qpid || true
+qemu_status=0
+wait $qpid || qemu_status=$?
 wait $tpid 2>/dev/null || true
+qpid= tpid=
 
-status=$(cat "$dir/status" 2>/dev/null || echo 126)
-if ! "$TOP/testbed/kernel-reports.sh" "$dir/console.log"; then
-	[ "$status" = 0 ] && status=125
-fi
-if [ "$status" = 126 ]; then
-	echo "VM '$name' ended without running its job; console:" >&2
+if [ ! -f "$dir/status" ]; then
+	if [ $qemu_status != 0 ] && [ ! -s "$dir/console.log" ]; then
+		cannot_test "QEMU exited with status $qemu_status before the kernel printed anything"
+	fi
+	echo "VM '$name' ended before its job did; console:" >&2
 	tail -30 "$dir/console.log" >&2
+	"$TOP/testbed/kernel-reports.sh" "$dir/console.log" || true
+	exit 122
+fi
+status=$(cat "$dir/status")
+[[ $status =~ ^[0-9]+$ ]] || status=119
+if [ "$status" -gt 119 ]; then
+	echo "run-vm.sh: the job exited with status $status, reported as 119" >&2
+	status=119
+fi
+if ! "$TOP/testbed/kernel-reports.sh" "$dir/console.log"; then
+	[ "$status" = 0 ] && status=120
 fi
 exit "$status"

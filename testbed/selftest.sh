@@ -2,7 +2,8 @@
 # Check the test bed's own alarms, so a green `make check` means something:
 # a kernel WARNING fails a run, a kernel crash fails a run, and a hung job
 # is stopped by the watchdog, which names the test that hung, and a guest
-# that never reaches its job is stopped at the boot timeout. TAP output.
+# that never reaches its job is stopped at the boot timeout, and QEMU does
+# not outlive a run-vm.sh that is terminated or killed. TAP output.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -14,12 +15,12 @@ result() {
 	if [ "$1" = 0 ]; then echo "ok $n $2"; else echo "not ok $n $2"; failed=1; fi
 }
 
-echo "1..4"
+echo "1..6"
 # printk through /dev/kmsg lands in the kernel log exactly like a WARN_ON()
 # splat's first line, which is what the detector keys on.
 echo 'echo "WARNING: CPU: 0 PID: 1 at testbed/selftest.sh:0 fake_warning" > /dev/kmsg' > "$jobs/warn.sh"
 "$TOP/testbed/run-vm.sh" --name selftest-warn "$jobs/warn.sh" >/dev/null 2>&1
-result $(( $? != 125 )) "a kernel WARNING during a passing job fails the run (status 125)"
+result $(( $? != 120 )) "a kernel WARNING during a passing job fails the run (status 120)"
 
 echo 'echo c > /proc/sysrq-trigger' > "$jobs/crash.sh"
 "$TOP/testbed/run-vm.sh" --name selftest-crash "$jobs/crash.sh" >/dev/null 2>"$jobs/crash.err"
@@ -40,4 +41,24 @@ echo 'echo never' > "$jobs/boot.sh"
 s=$?
 grep -q "did not reach its job within 20s" "$jobs/boot.err" && grep -q "Run /bin/cat as init" "$jobs/boot.err"
 result $(( s != 121 || $? != 0 )) "a guest that does not reach its job is stopped at the boot timeout, console tail shown (status $s)"
+
+# QEMU's command line names the results directory: "path=<dir>,".
+vm_qemu() { pgrep -f -- "path=$BUILD/vm/$1,security_model" || true; }
+printf 'sleep 600\n' > "$jobs/sleep.sh"
+for sig in TERM KILL; do
+	"$TOP/testbed/run-vm.sh" --name "selftest-$sig" "$jobs/sleep.sh" >/dev/null 2>&1 &
+	pid=$!
+	for _ in $(seq 120); do
+		grep -qs '^lu-vm: running' "$BUILD/vm/selftest-$sig/output.log" && break
+		sleep 1
+	done
+	before=$(vm_qemu "selftest-$sig")
+	kill -"$sig" $pid
+	wait $pid 2>/dev/null
+	sleep 3
+	left=$(vm_qemu "selftest-$sig")
+	[ -n "$before" ] && [ -z "$left" ]
+	result $? "QEMU stops with run-vm.sh on SIG$sig (QEMU pid ${before:-not found}, left: ${left:-none})"
+	[ -z "$left" ] || kill -KILL $left
+done
 exit $failed

@@ -16,18 +16,28 @@ run() {
 
 echo "lu-test: kernel $(uname -r), vdpa_sim use_va=$(cat /sys/module/vdpa_sim/parameters/use_va) batch_mapping=$(cat /sys/module/vdpa_sim/parameters/batch_mapping)"
 # The selftests run from their directory, as kselftest's runner does.
-if cd "$lu_selftests" 2>/dev/null; then
+# A directory or program that is missing fails, as a crash would.
+if cd "$lu_selftests"; then
+	found=0
 	for prog in *; do
 		[ -f "$prog" ] && [ -x "$prog" ] || continue
+		found=1
 		[ -n "$lu_filter" ] && [[ $prog != *"$lu_filter"* ]] && continue
 		run "selftests/$prog" "./$prog"
 	done
+	[ $found = 1 ] || echo "Bail out! no selftest programs in $lu_selftests"
+else
+	echo "Bail out! no selftest directory $lu_selftests"
 fi
 IFS=: read -ra suites <<< "${lu_suites:-}"
 for s in "${suites[@]}"; do
 	[ -n "$s" ] || continue
 	[ -n "$lu_filter" ] && [[ $s != *"$lu_filter"* ]] && continue
-	run "${s#"$lu_top"/}" bash "$s"
+	if [ -f "$s" ]; then
+		run "${s#"$lu_top"/}" bash "$s"
+	else
+		echo "Bail out! suite $s is missing"
+	fi
 done
 # A leak of pinned pages shows here even when every test passed.
 acq=$(awk '$1 == "nr_foll_pin_acquired" { print $2 }' /proc/vmstat)

@@ -69,11 +69,12 @@ case $use_va in Y|1) mode=va ;; *) mode=pa ;; esac
 echo "# vdpa_sim use_va=$use_va batch_mapping=$batch: mode $mode, kernel $(uname -r)"
 
 devs=()
+declare -A dev	# type -> /dev/vhost-vdpa-N
 for type in net blk; do
 	name=lu$type
 	path=$("$VMM" --create "$type:$name" 2>&1)
 	ok $? "$mode: create vdpa_sim $type device bound to vhost_vdpa ($path)"
-	eval "dev_$type=$path"
+	dev[$type]=$path
 	devs+=("$name")
 done
 
@@ -81,7 +82,7 @@ done
 NEW_OWNER=$((1 << 9)) IOTLB_REMAP=$((1 << 10)) SUSPEND=$((1 << 4))
 RESUME=$((1 << 5)) PERSIST=$((1 << 8))
 for type in net blk; do
-	eval "path=\$dev_$type"
+	path=${dev[$type]}
 	caps=$("$VMM" --caps "$path" 2>&1) || caps=0
 	echo "# $type backend features offered: $caps"
 	for f in NEW_OWNER SUSPEND RESUME PERSIST; do
@@ -126,7 +127,7 @@ run_vmm() {
 }
 
 for type in net blk; do
-	eval "path=\$dev_$type"
+	path=${dev[$type]}
 	for flow in reset resume; do
 		t="$mode $type $flow"
 		run_vmm "$t exec" "$EXEC_UPDATES" "$VMM" --dev "$path" --flow "$flow" \
@@ -199,7 +200,7 @@ done
 # page, and vhost_vdpa.max_iotlb_entries is 2048 here as by default.
 csv=$LOG/blackout.csv
 rm -f "$csv"
-timeout "$T" "$BLACKOUT" --dev "$dev_blk" --mem 8 --runs 1 --csv "$csv" \
+timeout "$T" "$BLACKOUT" --dev "${dev[blk]}" --mem 8 --runs 1 --csv "$csv" \
 	--label "$mode" > "$LOG/blackout.log" 2>&1
 st=$?
 diag < "$LOG/blackout.log"
