@@ -16,7 +16,7 @@ USER_O  := $(BUILD)/user
 SELFTESTS := $(BUILD)/selftests/vhost_vdpa
 export BUILD KTREE KOBJ
 
-.PHONY: all help preflight testbed-tools deps kernel-source kernel headers selftests userspace unit \
+.PHONY: uapi-headers all help preflight testbed-tools deps kernel-source kernel headers selftests userspace unit \
 	check vm-check checkpatch check-bisect check-mlx5 demo shell kernel-tree series bench clean
 
 all: kernel selftests userspace
@@ -60,9 +60,13 @@ userspace: headers testbed-tools
 		$(MAKE) -s -C $$d O=$(USER_O) KHDR=$(KHDR) || exit 1; \
 	done
 
-## unit          host unit tests of the library (no VM)
-unit: headers
-	@$(MAKE) -s -C tests/unit O=$(USER_O) KHDR=$(KHDR) check
+## unit          host unit tests of the library (no VM, no kernel build)
+unit:
+	@$(MAKE) -s -C tests/unit O=$(USER_O) check
+
+## uapi-headers  regenerate lib/uapi/linux from the patched tree (after a series change)
+uapi-headers: kernel-source
+	@testbed/uapi-headers.sh
 
 ## checkpatch    scripts/checkpatch.pl --strict over every patch
 checkpatch: kernel-source
@@ -79,12 +83,12 @@ check-mlx5: kernel-source
 ## check         everything: checkpatch, mlx5 compile, host tests, VM tests
 # setpriv --pdeathsig: check.sh is told when make dies, and stops its VM.
 check: checkpatch check-mlx5 kernel selftests userspace
-	@LU_HOST_TESTS="$(MAKE) -s -C $(TOP)/tests/unit O=$(USER_O) KHDR=$(KHDR) check" \
+	@LU_HOST_TESTS="$(MAKE) -s -C $(TOP)/tests/unit O=$(USER_O) check" KHDR=$(KHDR) \
 		exec setpriv --pdeathsig TERM testbed/check.sh $(MODES)
 
 ## vm-check      only the VM part of check (MODES="pa-batch va-map", LU_FILTER=name)
 vm-check: kernel selftests userspace
-	@LU_TESTBED_SELFTEST=0 exec setpriv --pdeathsig TERM testbed/check.sh $(MODES)
+	@LU_TESTBED_SELFTEST=0 LU_UAPI_CHECK=0 exec setpriv --pdeathsig TERM testbed/check.sh $(MODES)
 
 ## demo          boot the VM and live-update the reference VMM with traffic
 demo: kernel userspace

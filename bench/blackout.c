@@ -254,8 +254,9 @@ static void baseline(struct chain *c, struct vdpalu_dev *dev)
  */
 static void exec_next(struct chain *c, struct vdpalu_dev *dev, enum method m)
 {
-	char mem[32], runs[16], iter[16], method[4], fdnum[16], texec[32];
-	char blob_save[32];
+	char mem[32], runs[16], iter[16], method[4], texec[32];
+	char blob_save[32], state[VDPALU_ENV_MAX], old_mm[VDPALU_ENV_MAX] = "";
+	char *vars[3] = { state, NULL, NULL };
 	int blob;
 
 	snprintf(mem, sizeof(mem), "%" PRIu64, c->mem_mib);
@@ -263,8 +264,10 @@ static void exec_next(struct chain *c, struct vdpalu_dev *dev, enum method m)
 	snprintf(iter, sizeof(iter), "%u", c->iter);
 	snprintf(method, sizeof(method), "%d", m);
 	/* Before SUSPEND, as a VMM would: the guest still runs meanwhile. */
-	if (c->keep_old_mm && vdpalu_keep_old_mm())
+	if (c->keep_old_mm && vdpalu_keep_old_mm(old_mm, sizeof(old_mm)))
 		die("keep the old address space");
+	if (old_mm[0])
+		vars[1] = old_mm;
 	/*
 	 * The blackout starts at SUSPEND, after the save's own checks; the
 	 * new image finds that time and the save's steps in the blob.
@@ -272,10 +275,16 @@ static void exec_next(struct chain *c, struct vdpalu_dev *dev, enum method m)
 	if (vdpalu_save(dev, m == UPDATE_RESET ? VDPALU_FLOW_RESET :
 			VDPALU_FLOW_RESUME, NULL, 0, &blob))
 		die("save");
-	snprintf(fdnum, sizeof(fdnum), "%d", blob);
 	snprintf(blob_save, sizeof(blob_save), "%" PRIu64,
 		 dev->tl.ns[VDPALU_STEP_BLOB_SAVE]);
-	setenv(VDPALU_STATE_ENV, fdnum, 1);
+	if (vdpalu_state_env(blob, state, sizeof(state)))
+		die("state variable");
+	/* The new image's environment, set just before exec: one thread. */
+	extern char **environ;
+
+	environ = vdpalu_exec_env(environ, vars);
+	if (!environ)
+		die("environment");
 	/* Last: the exec clock starts here. */
 	snprintf(texec, sizeof(texec), "%" PRIu64, vdpalu_now_ns());
 	execl("/proc/self/exe", "vdpa-lu-blackout", "--dev", c->dev_path,
@@ -381,7 +390,7 @@ int main(int argc, char **argv)
 				    VDPALU_STEP_MAX);
 		step_add(&r, "first_io", t_end - t_io);
 		csv_row(&c, cont, &r, t_end);
-		if (vdpalu_release_old_mm(true))
+		if (vdpalu_release_old_mm(getenv(VDPALU_OLD_MM_ENV), true))
 			die("release the old address space");
 	}
 

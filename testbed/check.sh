@@ -7,7 +7,8 @@
 # (VM_MODES in lib.sh)
 # Environment: LU_FILTER=substring to run only matching test programs;
 #              LU_HOST_TESTS="cmd" a host command printing TAP (run first);
-#              LU_TESTBED_SELFTEST=0 skips the test bed's check of its alarms.
+#              LU_TESTBED_SELFTEST=0 skips the test bed's check of its alarms;
+#              LU_UAPI_CHECK=0 skips the check that lib/uapi is current.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -32,6 +33,7 @@ host_stage() {
 	logs+=("$results/$name.log")
 }
 [ -n "${LU_HOST_TESTS:-}" ] && host_stage host-tests "$LU_HOST_TESTS"
+[ "${LU_UAPI_CHECK:-1}" = 1 ] && host_stage uapi-headers "$TOP/testbed/uapi-headers.sh --check"
 [ "${LU_TESTBED_SELFTEST:-1}" = 1 ] && host_stage testbed-selftest "$TOP/testbed/selftest.sh"
 
 suites=("$TOP"/tests/vm/smoke.sh "$TOP"/tests/vm/run.sh)

@@ -434,7 +434,6 @@ int main(int argc, char **argv)
 		/* An exec'd image: the blob fd is in argv and the environment. */
 		if (a.blob < 0)
 			a.blob = vdpalu_blob_fd_from_env();
-		unsetenv(VDPALU_STATE_ENV);
 		if (a.blob < 0 || take_over(m, a.blob, NULL, 0)) {
 			vmm_err("exec'd image could not take over: %s",
 				vdpalu_errmsg());
@@ -442,7 +441,7 @@ int main(int argc, char **argv)
 		}
 		close(a.blob);
 		/* The device runs: the old image's address space may go now. */
-		if (vdpalu_release_old_mm(false))
+		if (vdpalu_release_old_mm(getenv(VDPALU_OLD_MM_ENV), false))
 			vmm_err("%s", vdpalu_errmsg());
 	} else {
 		if (!m->cfg.dev_path[0]) {
