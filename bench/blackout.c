@@ -43,6 +43,7 @@
 #include <linux/virtio_ring.h>
 
 #include "vdpalu.h"
+#include "cli.h"
 
 #define QSZ		16
 #define DESC_OFF	0x0000
@@ -298,10 +299,16 @@ static void exec_next(struct chain *c, struct vdpalu_dev *dev, enum method m)
 
 static void usage(void)
 {
-	fprintf(stderr,
-		"usage: vdpa-lu-blackout --dev /dev/vhost-vdpa-N --mem MIB --runs N\n"
-		"                        --csv FILE [--label pa|va] [--no-keep-old-mm]\n");
-	exit(2);
+	puts("usage: vdpa-lu-blackout --dev /dev/vhost-vdpa-N --mem MIB --runs N\n"
+	     "                        --csv FILE [--label pa|va] [--no-keep-old-mm]\n"
+	     "       vdpa-lu-blackout --help | --version\n"
+	     "Exit status: 0 measured, 1 failed, 2 command-line error.");
+}
+
+static void usage_error(void)
+{
+	fprintf(stderr, "Try 'vdpa-lu-blackout --help'.\n");
+	exit(CLI_USAGE);
 }
 
 int main(int argc, char **argv)
@@ -322,26 +329,41 @@ int main(int argc, char **argv)
 		{ "t-exec", required_argument, NULL, 'E' },
 		{ "blob-save-ns", required_argument, NULL, 'B' },
 		{ "no-keep-old-mm", no_argument, NULL, 'N' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 }
 	};
+	unsigned int u;
+	int err = 0;
 
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'd': c.dev_path = optarg; break;
 		case 'c': c.csv = optarg; break;
 		case 'l': c.label = optarg; break;
-		case 'm': c.mem_mib = strtoull(optarg, NULL, 0); break;
-		case 'r': c.runs = strtoul(optarg, NULL, 0); break;
-		case 'i': c.iter = strtoul(optarg, NULL, 0); break;
-		case 'C': cont = atoi(optarg); break;
-		case 'E': c.t_exec = strtoull(optarg, NULL, 0); break;
-		case 'B': c.blob_save_ns = strtoull(optarg, NULL, 0); break;
+		case 'm': err = cli_u64("--mem", optarg, 1, 1 << 20, &c.mem_mib); break;
+		case 'r': err = cli_uint("--runs", optarg, 1, 1000, &c.runs); break;
+		case 'i': err = cli_uint("--iter", optarg, 0, UINT32_MAX, &c.iter); break;
+		case 'C':
+			err = cli_uint("--continue", optarg, UPDATE_RESET, UPDATE_RESUME, &u);
+			cont = u;
+			break;
+		case 'E': err = cli_u64("--t-exec", optarg, 0, UINT64_MAX, &c.t_exec); break;
+		case 'B': err = cli_u64("--blob-save-ns", optarg, 0, UINT64_MAX, &c.blob_save_ns); break;
 		case 'N': c.keep_old_mm = false; break;
-		default: usage();
+		case 'h': usage(); return 0;
+		case 'V': cli_version(); return 0;
+		default: usage_error();
 		}
+		if (err)
+			usage_error();
 	}
-	if (!c.dev_path || !c.csv || !c.mem_mib || !c.runs)
-		usage();
+	if (cli_no_operands(argc, argv, optind))
+		usage_error();
+	if (!c.dev_path || !c.csv || !c.mem_mib) {
+		cli_error("--dev, --csv and --mem are needed");
+		usage_error();
+	}
 	/* PA devices charge every pinned page against RLIMIT_MEMLOCK. */
 	if (setrlimit(RLIMIT_MEMLOCK, &unlimited))
 		die("RLIMIT_MEMLOCK");
@@ -407,7 +429,7 @@ int main(int argc, char **argv)
 		exec_next(&c, &dev, UPDATE_RESUME);
 		break;
 	default:
-		usage();
+		break;
 	}
 	vdpalu_close(&dev);
 	return 0;
