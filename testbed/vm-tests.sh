@@ -40,13 +40,10 @@ for s in "${suites[@]}"; do
 	fi
 done
 # A leak of pinned pages shows here even when every test passed.
-acq=$(awk '$1 == "nr_foll_pin_acquired" { print $2 }' /proc/vmstat)
-rel=$(awk '$1 == "nr_foll_pin_released" { print $2 }' /proc/vmstat)
+. "$lu_top/testbed/tap.sh"
+. "$lu_top/testbed/guest.sh"
 echo "lu-test: running pin-balance"
-echo "1..1"
-if [ "$acq" = "$rel" ]; then
-	echo "ok 1 pin-balance: nr_foll_pin_acquired == nr_foll_pin_released ($acq) after all tests"
-else
-	echo "not ok 1 pin-balance: nr_foll_pin_acquired $acq != nr_foll_pin_released $rel after all tests"
-fi
-echo "lu-test: pin-balance exit=0"
+pins_balanced
+tap_ok $? "pin-balance: nr_foll_pin_acquired $pin_acquired, nr_foll_pin_released $pin_released after all tests"
+tap_done
+echo "lu-test: pin-balance exit=$?"

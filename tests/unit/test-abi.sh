@@ -9,21 +9,17 @@ set -u
 top=$(cd "$(dirname "$0")/../.." && pwd -P)
 O=${O:-$top/build/user}
 lib=$top/lib
-n=0 failed=0
-ok() {		# ok STATUS NAME
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi
-}
+. "$top/testbed/tap.sh"
 
 ver() { sed -n "s/^#define VDPALU_VERSION_$1[[:space:]]*\([0-9]*\).*/\1/p" "$lib/vdpalu.h"; }
 major=$(ver MAJOR) version=$(ver MAJOR).$(ver MINOR).$(ver PATCH)
 so=$O/lib/libvdpalu.so.$version
 
 [ -f "$so" ]
-ok $? "the shared library is libvdpalu.so.$version, from vdpalu.h's version macros"
+tap_ok $? "the shared library is libvdpalu.so.$version, from vdpalu.h's version macros"
 soname=$(readelf -d "$so" 2>/dev/null | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 [ "$soname" = "libvdpalu.so.$major" ]
-ok $? "its SONAME is libvdpalu.so.$major (${soname:-none})"
+tap_ok $? "its SONAME is libvdpalu.so.$major (${soname:-none})"
 
 # Declarations that start "VDPALU_API <type> vdpalu_name(".
 public=$(grep -o '^VDPALU_API [^(]*\bvdpalu_[a-z0-9_]*(' "$lib/vdpalu.h" |
@@ -32,9 +28,9 @@ exported=$(nm -D --defined-only "$so" 2>/dev/null | awk '{ print $3 }' | sort -u
 leaked=$(comm -13 <(echo "$public") <(echo "$exported"))
 missing=$(comm -23 <(echo "$public") <(echo "$exported"))
 [ -n "$exported" ] && [ -z "$leaked" ]
-ok $? "no internal symbol is exported ($(echo "$exported" | wc -w) exported; leaked: ${leaked:-none})" 
+tap_ok $? "no internal symbol is exported ($(echo "$exported" | wc -w) exported; leaked: ${leaked:-none})" 
 [ -n "$public" ] && [ -z "$missing" ]
-ok $? "every VDPALU_API function is exported ($(echo "$public" | wc -w); missing: $(echo ${missing:-none}))"
+tap_ok $? "every VDPALU_API function is exported ($(echo "$public" | wc -w); missing: $(echo ${missing:-none}))"
 
 # Install into a staging directory, as a distribution package would.
 stage=$(mktemp -d)
@@ -47,7 +43,7 @@ st=$?
 	[ "$(readlink "$stage$libdir/libvdpalu.so")" = "libvdpalu.so.$major" ] &&
 	[ -f "$stage$prefix/include/vdpalu.h" ] && [ -f "$stage$prefix/include/vdpalu/linux/vhost.h" ] &&
 	[ -f "$stage$libdir/pkgconfig/vdpalu.pc" ]
-ok $? "make install PREFIX=$prefix LIBDIR=$libdir DESTDIR=...: library, links, headers, .pc"
+tap_ok $? "make install PREFIX=$prefix LIBDIR=$libdir DESTDIR=...: library, links, headers, .pc"
 [ $st = 0 ] || sed 's/^/# /' "$stage.log"
 rm -f "$stage.log"
 
@@ -72,15 +68,13 @@ out=$(gcc -std=gnu11 -Wall -Werror $(pc --cflags) -o "$stage/prog" "$stage/prog.
 	LD_LIBRARY_PATH=$stage$libdir "$stage/prog" 2>&1)
 st=$?
 [ $st = 0 ] && [ "${out%% *}" = "$version" ] && [ "${out##* }" = 1 ]
-ok $? "a program builds against the installed header and .pc and runs with the shared library ($out)"
+tap_ok $? "a program builds against the installed header and .pc and runs with the shared library ($out)"
 [ "$(pc --modversion)" = "$version" ]
-ok $? "the .pc says version $version"
+tap_ok $? "the .pc says version $version"
 
 make -s -C "$lib" O="$O" PREFIX=$prefix LIBDIR=$libdir DESTDIR="$stage" uninstall > /dev/null 2>&1
 left=$(cd "$stage" && find . -type f -o -type l | grep -v '^./prog' | sort | tr '\n' ' ')
 [ -z "$left" ]
-ok $? "make uninstall removes every installed file (left: ${left:-none})"
+tap_ok $? "make uninstall removes every installed file (left: ${left:-none})"
 
-echo "1..$n"
-echo "$((n - failed)) passed, $failed failed"
-[ $failed = 0 ]
+tap_done

@@ -9,11 +9,7 @@ set -u
 top=$(cd "$(dirname "$0")/../.." && pwd -P)
 O=${O:-$top/build/user}
 vmm=$O/vmm/vdpa-lu-vmm vduse=$O/vmm/vdpa-lu-vduse-blk blackout=$O/bench/vdpa-lu-blackout
-n=0 failed=0
-ok() {		# ok STATUS NAME
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi
-}
+. "$top/testbed/tap.sh"
 out=$(mktemp) err=$(mktemp)
 trap 'rm -f "$out" "$err"' EXIT
 
@@ -27,13 +23,13 @@ refused() {
 	st=$?
 	for w in "${want[@]}"; do grep -qF -- "$w" "$err" || miss="$miss '$w'"; done
 	[ $st = 2 ] && [ ! -s "$out" ] && [ -z "$miss" ]
-	ok $? "${1##*/} ${*:2}: refused, status $st: $(head -1 "$err")${miss:+ (missing:$miss)}"
+	tap_ok $? "${1##*/} ${*:2}: refused, status $st: $(head -1 "$err")${miss:+ (missing:$miss)}"
 }
 helps() {	# PROGRAM OPTION WORD: status 0, WORD on stdout
 	"$1" "$2" > "$out" 2> "$err" < /dev/null
 	local st=$?
 	[ $st = 0 ] && grep -q -- "$3" "$out" && [ ! -s "$err" ]
-	ok $? "${1##*/} $2: status $st, prints '$3'"
+	tap_ok $? "${1##*/} $2: status $st, prints '$3'"
 }
 
 for p in "$vmm" "$vduse" "$blackout"; do
@@ -66,6 +62,4 @@ refused --continue 7 -- "$blackout" --dev /dev/null --csv /dev/null --mem 8 --co
 refused "--dev, --csv and --mem" -- "$blackout" --mem 8
 refused "unexpected argument 'x'" -- "$blackout" --dev /dev/null --csv /dev/null --mem 8 x
 
-echo "1..$n"
-echo "$((n - failed)) passed, $failed failed"
-[ $failed = 0 ]
+tap_done
