@@ -90,10 +90,11 @@ if [ $interactive = 1 ]; then
 fi
 
 qpid= tpid=
+# Under set -e: a kill of a process that is gone already must not turn
+# the exit status into 1.
 stop_vm() {
-	[ -n "$qpid" ] && kill "$qpid" 2>/dev/null
-	[ -n "$tpid" ] && kill "$tpid" 2>/dev/null
-	return 0
+	if [ -n "$qpid" ]; then kill "$qpid" 2>/dev/null || true; fi
+	if [ -n "$tpid" ]; then kill "$tpid" 2>/dev/null || true; fi
 }
 trap stop_vm EXIT
 trap 'echo "run-vm.sh: interrupted, stopping VM $name" >&2; exit 130' INT
