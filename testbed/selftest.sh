@@ -41,6 +41,7 @@ tap_ok $(( s != 121 || $? != 0 )) "a guest that does not reach its job is stoppe
 vm_qemu() { pgrep -f -- "path=$BUILD/vm/$1,security_model" || true; }
 printf 'sleep 600\n' > "$jobs/sleep.sh"
 for sig in TERM KILL; do
+	rm -rf "$BUILD/vm/selftest-$sig"	# no "running" from a run before
 	"$TOP/testbed/run-vm.sh" --name "selftest-$sig" "$jobs/sleep.sh" >/dev/null 2>&1 &
 	pid=$!
 	for _ in $(seq 120); do
