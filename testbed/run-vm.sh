@@ -66,7 +66,7 @@ kernel=$KOBJ/arch/x86/boot/bzImage
 command -v qemu-system-x86_64 >/dev/null || cannot_test "no qemu-system-x86_64: run 'make deps'"
 
 dir=$BUILD/vm/$name
-rm -rf "$dir" && mkdir -p "$dir"
+{ rm -rf "$dir" && mkdir -p "$dir"; } || cannot_test "cannot make the results directory $dir"
 # la57=off: KASAN and 5-level paging report a wild access in an interrupt
 # taken during early boot under TCG (seen in about half the boots).
 accel=(-accel tcg,thread=multi -cpu max,la57=off)
