@@ -89,7 +89,7 @@ if [ $interactive = 1 ]; then
 	exec "${qemu[@]}" -serial mon:stdio -serial file:"$dir/output.log"
 fi
 
-qpid= tpid=
+qpid='' tpid=''
 # Under set -e: a kill of a process that is gone already must not turn
 # the exit status into 1.
 stop_vm() {
@@ -139,7 +139,7 @@ done
 qemu_status=0
 wait $qpid || qemu_status=$?
 wait $tpid 2>/dev/null || true
-qpid= tpid=
+qpid='' tpid=''
 
 if [ ! -f "$dir/status" ]; then
 	if [ $qemu_status != 0 ] && [ ! -s "$dir/console.log" ]; then
