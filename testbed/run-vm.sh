@@ -7,7 +7,8 @@
 #   JOB      bash script run by the guest's init, as root, output to the host
 #   --name   results directory build/vm/N (console.log, output.log, status)
 #   --append extra kernel command-line words (vdpa_sim.use_va=1, FOO=bar ...)
-#   --timeout  seconds before the watchdog stops the VM (VM_TIMEOUT, 1800)
+#   --timeout  seconds the job may run before the watchdog stops the VM,
+#              counted from the job's start (VM_TIMEOUT, 1800)
 #   --boot-timeout seconds for the guest to reach its job (VM_BOOT_TIMEOUT, 300)
 # Environment: KVM=1 to use /dev/kvm instead of TCG; KOBJ for the kernel.
 #
@@ -104,14 +105,16 @@ setpriv --pdeathsig KILL "${qemu[@]}" -serial file:"$dir/console.log" -serial fi
 qpid=$!
 tail -n +1 -f --pid=$qpid "$dir/output.log" 2>/dev/null &
 tpid=$!
-deadline=$(( $(date +%s) + timeout ))
+# The watchdog's clock starts with the job, so that a slow boot on a loaded
+# machine does not eat the job's time; until then the boot timeout rules.
 boot_deadline=$(( $(date +%s) + boot_timeout )) booted=0
+deadline=$(( boot_deadline + timeout ))
 while kill -0 $qpid 2>/dev/null; do
 	# A kernel that hangs or loops before init runs the job says nothing
 	# on output.log: stop it after the boot timeout, not the watchdog's.
 	if [ $booted = 0 ]; then
 		if grep -q '^lu-vm: running' "$dir/output.log"; then
-			booted=1
+			booted=1 deadline=$(( $(date +%s) + timeout ))
 		elif [ "$(date +%s)" -ge $boot_deadline ]; then
 			kill $qpid 2>/dev/null || true
 			wait $qpid 2>/dev/null || true
