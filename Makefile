@@ -16,7 +16,7 @@ USER_O  := $(BUILD)/user
 SELFTESTS := $(BUILD)/selftests/vhost_vdpa
 export BUILD KTREE KOBJ
 
-.PHONY: all help testbed-tools deps kernel-source kernel headers selftests userspace unit \
+.PHONY: uapi-headers all help preflight testbed-tools deps kernel-source kernel headers selftests userspace unit \
 	check vm-check checkpatch check-bisect check-mlx5 demo shell kernel-tree series bench clean
 
 all: kernel selftests userspace
@@ -24,8 +24,12 @@ all: kernel selftests userspace
 help:
 	@sed -n 's/^##//p' $(MAKEFILE_LIST)
 
+## preflight     refuse paths and MODES the test bed can't run, before any build
+preflight:
+	@MODES="$(MODES)" testbed/preflight.sh
+
 ## deps          install missing Debian packages (apt-get; root)
-deps:
+deps: preflight
 	@testbed/deps.sh
 
 ## kernel        extract Debian linux-source-6.12, apply kernel/patches, build
@@ -40,15 +44,10 @@ headers: kernel
 
 ## selftests     build the kernel selftests of the series against its uapi
 selftests: headers
-	@if [ -d $(KTREE)/tools/testing/selftests/vhost_vdpa ]; then \
-		printf '\033[1m==> building tools/testing/selftests/vhost_vdpa\033[0m\n'; \
-		mkdir -p $(SELFTESTS); \
-		$(MAKE) -s -C $(KTREE)/tools/testing/selftests/vhost_vdpa \
-			OUTPUT=$(SELFTESTS) KHDR_INCLUDES="-isystem $(KHDR)" || exit 1; \
-	else \
-		echo "selftests: the series has no tools/testing/selftests/vhost_vdpa yet"; \
-		mkdir -p $(SELFTESTS); \
-	fi
+	@printf '\033[1m==> building tools/testing/selftests/vhost_vdpa\033[0m\n'
+	@mkdir -p $(SELFTESTS)
+	@$(MAKE) -s -C $(KTREE)/tools/testing/selftests/vhost_vdpa \
+		OUTPUT=$(SELFTESTS) KHDR_INCLUDES="-isystem $(KHDR)"
 
 testbed-tools: headers
 	@mkdir -p $(BUILD)/testbed
@@ -57,10 +56,17 @@ testbed-tools: headers
 ## userspace     build the library, the reference VMM and the unit tests
 userspace: headers testbed-tools
 	@for d in lib vmm bench tests/unit tests/vm; do \
-		[ -f $$d/Makefile ] || continue; \
 		printf '\033[1m==> building %s\033[0m\n' $$d; \
 		$(MAKE) -s -C $$d O=$(USER_O) KHDR=$(KHDR) || exit 1; \
 	done
+
+## unit          host unit tests of the library (no VM, no kernel build)
+unit:
+	@$(MAKE) -s -C tests/unit O=$(USER_O) check
+
+## uapi-headers  regenerate lib/uapi/linux from the patched tree (after a series change)
+uapi-headers: kernel-source
+	@testbed/uapi-headers.sh
 
 ## checkpatch    scripts/checkpatch.pl --strict over every patch
 checkpatch: kernel-source
@@ -75,13 +81,14 @@ check-mlx5: kernel-source
 	@testbed/check-mlx5.sh
 
 ## check         everything: checkpatch, mlx5 compile, host tests, VM tests
+# setpriv --pdeathsig: check.sh is told when make dies, and stops its VM.
 check: checkpatch check-mlx5 kernel selftests userspace
-	@LU_HOST_TESTS="$(if $(wildcard tests/unit/Makefile),$(MAKE) -s -C $(TOP)/tests/unit O=$(USER_O) KHDR=$(KHDR) check)" \
-		testbed/check.sh $(MODES)
+	@LU_HOST_TESTS="$(MAKE) -s -C $(TOP)/tests/unit O=$(USER_O) check" KHDR=$(KHDR) \
+		exec setpriv --pdeathsig TERM testbed/check.sh $(MODES)
 
 ## vm-check      only the VM part of check (MODES="pa-batch va-map", LU_FILTER=name)
 vm-check: kernel selftests userspace
-	@LU_TESTBED_SELFTEST=0 testbed/check.sh $(MODES)
+	@LU_TESTBED_SELFTEST=0 LU_UAPI_CHECK=0 exec setpriv --pdeathsig TERM testbed/check.sh $(MODES)
 
 ## demo          boot the VM and live-update the reference VMM with traffic
 demo: kernel userspace

@@ -43,6 +43,7 @@
 #include <linux/virtio_ring.h>
 
 #include "vdpalu.h"
+#include "cli.h"
 
 #define QSZ		16
 #define DESC_OFF	0x0000
@@ -254,8 +255,9 @@ static void baseline(struct chain *c, struct vdpalu_dev *dev)
  */
 static void exec_next(struct chain *c, struct vdpalu_dev *dev, enum method m)
 {
-	char mem[32], runs[16], iter[16], method[4], fdnum[16], texec[32];
-	char blob_save[32];
+	char mem[32], runs[16], iter[16], method[4], texec[32];
+	char blob_save[32], state[VDPALU_ENV_MAX], old_mm[VDPALU_ENV_MAX] = "";
+	char *vars[3] = { state, NULL, NULL };
 	int blob;
 
 	snprintf(mem, sizeof(mem), "%" PRIu64, c->mem_mib);
@@ -263,8 +265,10 @@ static void exec_next(struct chain *c, struct vdpalu_dev *dev, enum method m)
 	snprintf(iter, sizeof(iter), "%u", c->iter);
 	snprintf(method, sizeof(method), "%d", m);
 	/* Before SUSPEND, as a VMM would: the guest still runs meanwhile. */
-	if (c->keep_old_mm && vdpalu_keep_old_mm())
+	if (c->keep_old_mm && vdpalu_keep_old_mm(old_mm, sizeof(old_mm)))
 		die("keep the old address space");
+	if (old_mm[0])
+		vars[1] = old_mm;
 	/*
 	 * The blackout starts at SUSPEND, after the save's own checks; the
 	 * new image finds that time and the save's steps in the blob.
@@ -272,10 +276,16 @@ static void exec_next(struct chain *c, struct vdpalu_dev *dev, enum method m)
 	if (vdpalu_save(dev, m == UPDATE_RESET ? VDPALU_FLOW_RESET :
 			VDPALU_FLOW_RESUME, NULL, 0, &blob))
 		die("save");
-	snprintf(fdnum, sizeof(fdnum), "%d", blob);
 	snprintf(blob_save, sizeof(blob_save), "%" PRIu64,
 		 dev->tl.ns[VDPALU_STEP_BLOB_SAVE]);
-	setenv(VDPALU_STATE_ENV, fdnum, 1);
+	if (vdpalu_state_env(blob, state, sizeof(state)))
+		die("state variable");
+	/* The new image's environment, set just before exec: one thread. */
+	extern char **environ;
+
+	environ = vdpalu_exec_env(environ, vars);
+	if (!environ)
+		die("environment");
 	/* Last: the exec clock starts here. */
 	snprintf(texec, sizeof(texec), "%" PRIu64, vdpalu_now_ns());
 	execl("/proc/self/exe", "vdpa-lu-blackout", "--dev", c->dev_path,
@@ -289,10 +299,16 @@ static void exec_next(struct chain *c, struct vdpalu_dev *dev, enum method m)
 
 static void usage(void)
 {
-	fprintf(stderr,
-		"usage: vdpa-lu-blackout --dev /dev/vhost-vdpa-N --mem MIB --runs N\n"
-		"                        --csv FILE [--label pa|va] [--no-keep-old-mm]\n");
-	exit(2);
+	puts("usage: vdpa-lu-blackout --dev /dev/vhost-vdpa-N --mem MIB --runs N\n"
+	     "                        --csv FILE [--label pa|va] [--no-keep-old-mm]\n"
+	     "       vdpa-lu-blackout --help | --version\n"
+	     "Exit status: 0 measured, 1 failed, 2 command-line error.");
+}
+
+static void usage_error(void)
+{
+	fprintf(stderr, "Try 'vdpa-lu-blackout --help'.\n");
+	exit(CLI_USAGE);
 }
 
 int main(int argc, char **argv)
@@ -313,26 +329,41 @@ int main(int argc, char **argv)
 		{ "t-exec", required_argument, NULL, 'E' },
 		{ "blob-save-ns", required_argument, NULL, 'B' },
 		{ "no-keep-old-mm", no_argument, NULL, 'N' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 }
 	};
+	unsigned int u;
+	int err = 0;
 
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'd': c.dev_path = optarg; break;
 		case 'c': c.csv = optarg; break;
 		case 'l': c.label = optarg; break;
-		case 'm': c.mem_mib = strtoull(optarg, NULL, 0); break;
-		case 'r': c.runs = strtoul(optarg, NULL, 0); break;
-		case 'i': c.iter = strtoul(optarg, NULL, 0); break;
-		case 'C': cont = atoi(optarg); break;
-		case 'E': c.t_exec = strtoull(optarg, NULL, 0); break;
-		case 'B': c.blob_save_ns = strtoull(optarg, NULL, 0); break;
+		case 'm': err = cli_u64("--mem", optarg, 1, 1 << 20, &c.mem_mib); break;
+		case 'r': err = cli_uint("--runs", optarg, 1, 1000, &c.runs); break;
+		case 'i': err = cli_uint("--iter", optarg, 0, UINT32_MAX, &c.iter); break;
+		case 'C':
+			err = cli_uint("--continue", optarg, UPDATE_RESET, UPDATE_RESUME, &u);
+			cont = u;
+			break;
+		case 'E': err = cli_u64("--t-exec", optarg, 0, UINT64_MAX, &c.t_exec); break;
+		case 'B': err = cli_u64("--blob-save-ns", optarg, 0, UINT64_MAX, &c.blob_save_ns); break;
 		case 'N': c.keep_old_mm = false; break;
-		default: usage();
+		case 'h': usage(); return 0;
+		case 'V': cli_version(); return 0;
+		default: usage_error();
 		}
+		if (err)
+			usage_error();
 	}
-	if (!c.dev_path || !c.csv || !c.mem_mib || !c.runs)
-		usage();
+	if (cli_no_operands(argc, argv, optind))
+		usage_error();
+	if (!c.dev_path || !c.csv || !c.mem_mib) {
+		cli_error("--dev, --csv and --mem are needed");
+		usage_error();
+	}
 	/* PA devices charge every pinned page against RLIMIT_MEMLOCK. */
 	if (setrlimit(RLIMIT_MEMLOCK, &unlimited))
 		die("RLIMIT_MEMLOCK");
@@ -381,7 +412,7 @@ int main(int argc, char **argv)
 				    VDPALU_STEP_MAX);
 		step_add(&r, "first_io", t_end - t_io);
 		csv_row(&c, cont, &r, t_end);
-		if (vdpalu_release_old_mm(true))
+		if (vdpalu_release_old_mm(getenv(VDPALU_OLD_MM_ENV), true))
 			die("release the old address space");
 	}
 
@@ -398,7 +429,7 @@ int main(int argc, char **argv)
 		exec_next(&c, &dev, UPDATE_RESUME);
 		break;
 	default:
-		usage();
+		break;
 	}
 	vdpalu_close(&dev);
 	return 0;

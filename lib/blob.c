@@ -312,6 +312,15 @@ int vdpalu_blob_fds(int blob_fd, int *fds, unsigned int max)
 	return h.nr_fds;
 }
 
+int vdpalu_state_env(int blob_fd, char *var, size_t len)
+{
+	vdpalu_clear_error();
+	if (blob_fd < 0 || !var ||
+	    (size_t)snprintf(var, len, "%s=%d", VDPALU_STATE_ENV, blob_fd) >= len)
+		return vdpalu_fail(EINVAL, "%s: no fd or no room", VDPALU_STATE_ENV);
+	return 0;
+}
+
 int vdpalu_blob_fd_from_env(void)
 {
 	const char *s = getenv(VDPALU_STATE_ENV);

@@ -23,6 +23,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,18 @@
 
 /* Set while this image started a keeper and has not exec'd. */
 static void *keeper_stacks;
+/* The fds ("w,pidfd") of that keeper, until released; "" if none. */
+static char own_fds[24];
+/* The keeper named by VDPALU_OLD_MM_ENV at start is released (or bad). */
+static bool inherited_done;
+
+/* The environment's value names the keeper this image inherited. */
+static bool is_inherited(const char *fds)
+{
+	const char *env = getenv(VDPALU_OLD_MM_ENV);
+
+	return !inherited_done && env && (!fds || !strcmp(env, fds));
+}
 
 struct keeper_args {
 	int read_fd;
@@ -82,19 +95,22 @@ static int keeper_parent_fn(void *arg)
 	return a->keeper < 0;
 }
 
-int vdpalu_keep_old_mm(void)
+int vdpalu_keep_old_mm(char *var, size_t len)
 {
 	struct keeper_args a = { .keeper = -1 };
-	char env[32];
 	sigset_t all, saved;
 	void *stacks;
 	int p[2], pidfd, status, err;
 	pid_t pid;
 
 	vdpalu_clear_error();
-	if (getenv(VDPALU_OLD_MM_ENV))
-		return vdpalu_fail(EBUSY, "the old address space is already kept (%s is set)",
-				   VDPALU_OLD_MM_ENV);
+	if (!var || len < VDPALU_ENV_MAX)
+		return vdpalu_fail(EINVAL, "room for %d bytes needed for %s",
+				   VDPALU_ENV_MAX, VDPALU_OLD_MM_ENV);
+	if (own_fds[0] || is_inherited(NULL))
+		return vdpalu_fail(EBUSY, "an old address space is kept already (%s=%s): release it first",
+				   VDPALU_OLD_MM_ENV,
+				   own_fds[0] ? own_fds : getenv(VDPALU_OLD_MM_ENV));
 	if (pipe2(p, O_CLOEXEC))
 		return vdpalu_fail(errno, "pipe2: %s", strerror(errno));
 	/*
@@ -140,8 +156,8 @@ int vdpalu_keep_old_mm(void)
 			close(pidfd);
 		return vdpalu_fail(err, "fcntl(F_SETFD): %s", strerror(err));
 	}
-	snprintf(env, sizeof(env), "%d,%d", p[1], pidfd);
-	setenv(VDPALU_OLD_MM_ENV, env, 1);
+	snprintf(own_fds, sizeof(own_fds), "%d,%d", p[1], pidfd);
+	snprintf(var, len, "%s=%s", VDPALU_OLD_MM_ENV, own_fds);
 	keeper_stacks = stacks;
 	return 0;
 
@@ -154,29 +170,35 @@ fail_pipe:
 			   strerror(err));
 }
 
-int vdpalu_release_old_mm(bool wait)
+int vdpalu_release_old_mm(const char *fds, bool wait)
 {
-	const char *env = getenv(VDPALU_OLD_MM_ENV);
 	int wfd = -1, pidfd = -1;
 	struct pollfd pfd;
+	bool own;
 
 	vdpalu_clear_error();
-	if (!env)
+	if (!fds)
 		return 0;
-	if (sscanf(env, "%d,%d", &wfd, &pidfd) != 2 || wfd < 0 ||
-	    fcntl(wfd, F_GETFD) < 0) {
-		/* The message first: unsetenv() may free what env points to. */
-		vdpalu_fail(EBADF, "%s=%s names no open pipe",
-			    VDPALU_OLD_MM_ENV, env);
-		unsetenv(VDPALU_OLD_MM_ENV);
-		return -1;
-	}
-	unsetenv(VDPALU_OLD_MM_ENV);
+	/*
+	 * Only a keeper this image started or was started with, once: fd
+	 * numbers named by anything else may belong to someone else now.
+	 */
+	own = own_fds[0] && !strcmp(fds, own_fds);
+	if (!own && !is_inherited(fds))
+		return 0;
+	if (own)
+		own_fds[0] = '\0';
+	else
+		inherited_done = true;
+	if (sscanf(fds, "%d,%d", &wfd, &pidfd) != 2 || wfd < 0 ||
+	    fcntl(wfd, F_GETFD) < 0)
+		return vdpalu_fail(EBADF, "%s=%s names no open pipe",
+				   VDPALU_OLD_MM_ENV, fds);
 	close(wfd);
 	if (pidfd < 0 || fcntl(pidfd, F_GETFD) < 0)
 		return 0;
 	/* No exec happened: the keeper runs on stacks of this very image. */
-	if (keeper_stacks)
+	if (own)
 		wait = true;
 	if (wait) {
 		/* A pidfd polls readable once its process has exited. */

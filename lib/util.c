@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -84,4 +85,40 @@ long vdpalu_vmpin_kb(void)
 			break;
 	fclose(f);
 	return kb;
+}
+
+/* "NAME=..." of one of the variables an update hands on. */
+static bool is_update_var(const char *s)
+{
+	static const char *const names[] = { VDPALU_STATE_ENV, VDPALU_OLD_MM_ENV };
+	size_t i, n;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		n = strlen(names[i]);
+		if (!strncmp(s, names[i], n) && s[n] == '=')
+			return true;
+	}
+	return false;
+}
+
+char **vdpalu_exec_env(char *const *base, char *const *vars)
+{
+	size_t nb = 0, nv = 0, i, k = 0;
+	char **env;
+
+	while (base && base[nb])
+		nb++;
+	while (vars && vars[nv])
+		nv++;
+	env = calloc(nb + nv + 1, sizeof(*env));
+	if (!env) {
+		vdpalu_fail(ENOMEM, "no memory for an environment of %zu strings", nb + nv);
+		return NULL;
+	}
+	for (i = 0; i < nb; i++)
+		if (!is_update_var(base[i]))
+			env[k++] = base[i];
+	for (i = 0; i < nv; i++)
+		env[k++] = vars[i];
+	return env;
 }

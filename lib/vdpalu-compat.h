@@ -3,10 +3,11 @@
  * The vhost uapi that libvdpalu needs, with fallbacks for the values added
  * by the vhost-vdpa live update series.
  *
- * Build against the uapi headers installed from our kernel (-isystem KHDR);
- * distro headers predate the series, so, as VMMs do with their copied
- * linux-headers, the four new values are repeated here.  They must match
- * include/uapi/linux/vhost.h and vhost_types.h of the series exactly.
+ * The series' headers ship in lib/uapi (installed under
+ * include/vdpalu/linux, ahead of the distro's through the .pc); for a VMM
+ * that builds against its own copied linux-headers instead, the four new
+ * values are repeated here.  They must match include/uapi/linux/vhost.h
+ * and vhost_types.h of the series exactly.
  */
 #ifndef VDPALU_COMPAT_H
 #define VDPALU_COMPAT_H

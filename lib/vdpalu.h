@@ -22,8 +22,9 @@
  *	... run ...
  *	vdpalu_save(&dev, VDPALU_FLOW_AUTO,
  *		    &my_state, sizeof(my_state), &blob);
- *	setenv(VDPALU_STATE_ENV, "<blob>");	blob = vdpalu_blob_fd_from_env();
- *	execv(...);				vdpalu_restore(&dev, blob, NULL, 0,
+ *	vdpalu_state_env(blob, var);
+ *	envp = vdpalu_exec_env(environ, vars);	blob = vdpalu_blob_fd_from_env();
+ *	execve(path, argv, envp);		vdpalu_restore(&dev, blob, NULL, 0,
  *							       &my_state, &len);
  *						... run: dev.regions[i].addr is
  *						where guest memory is now ...
@@ -31,7 +32,12 @@
  * Every function returns 0 or a positive count on success and -1 with errno
  * set on failure; vdpalu_errmsg() then says what went wrong and why.  The
  * refusals (private anonymous memory, missing capability, bad blob) happen
- * before anything is changed.
+ * before anything is changed.  The library never changes the process
+ * environment (setenv() is unsafe in a threaded VMM): what must reach a
+ * new image comes back as "NAME=value" strings for the caller's execve().
+ *
+ * The ABI: only the functions marked VDPALU_API are exported from
+ * libvdpalu.so.VDPALU_VERSION_MAJOR; the structs below are part of it.
  */
 #ifndef VDPALU_H
 #define VDPALU_H
@@ -46,12 +52,24 @@
 extern "C" {
 #endif
 
+#define VDPALU_VERSION_MAJOR	0
+#define VDPALU_VERSION_MINOR	1
+#define VDPALU_VERSION_PATCH	0
+#define VDPALU_VERSION_NUM(a, b, c)	(((a) << 16) | ((b) << 8) | (c))
+#define VDPALU_VERSION	VDPALU_VERSION_NUM(VDPALU_VERSION_MAJOR,	\
+					   VDPALU_VERSION_MINOR,	\
+					   VDPALU_VERSION_PATCH)
+
+#define VDPALU_API	__attribute__((visibility("default")))
+
 #define VDPALU_MAX_VQS		8
 #define VDPALU_MAX_REGIONS	16
 /* Environment variable that carries the state blob's fd across exec. */
 #define VDPALU_STATE_ENV	"VDPALU_STATE_FD"
 /* Environment variable naming the fds of vdpalu_keep_old_mm()'s helper. */
 #define VDPALU_OLD_MM_ENV	"VDPALU_OLD_MM_FDS"
+/* Room for one "NAME=value" string of the two variables above. */
+#define VDPALU_ENV_MAX		64
 /* The largest VMM-private payload a state blob carries. */
 #define VDPALU_APP_MAX		4096
 
@@ -135,12 +153,12 @@ struct vdpalu_dev {
 	 (1ULL << VHOST_BACKEND_F_IOTLB_REMAP))
 
 /* Last error message of this thread; "" if none. */
-const char *vdpalu_errmsg(void);
-uint64_t vdpalu_now_ns(void);
-const char *vdpalu_step_name(enum vdpalu_step step);
+VDPALU_API const char *vdpalu_errmsg(void);
+VDPALU_API uint64_t vdpalu_now_ns(void);
+VDPALU_API const char *vdpalu_step_name(enum vdpalu_step step);
 
 /* Zero a device struct: no fd, no regions. */
-void vdpalu_init(struct vdpalu_dev *dev);
+VDPALU_API void vdpalu_init(struct vdpalu_dev *dev);
 
 /*
  * Open @path, read features, ack the backend features in
@@ -149,56 +167,56 @@ void vdpalu_init(struct vdpalu_dev *dev);
  * its owner, in that order (QEMU's). Fails with E2BIG, before owning the
  * device, if it has more than VDPALU_MAX_VQS virtqueues.
  */
-int vdpalu_open(struct vdpalu_dev *dev, const char *path,
+VDPALU_API int vdpalu_open(struct vdpalu_dev *dev, const char *path,
 		uint64_t backend_mask_out);
 /* Close the device and every fd and mapping the library holds. */
-void vdpalu_close(struct vdpalu_dev *dev);
+VDPALU_API void vdpalu_close(struct vdpalu_dev *dev);
 
 /* ACKNOWLEDGE | DRIVER, SET_FEATURES (@wanted & offered), FEATURES_OK. */
-int vdpalu_negotiate(struct vdpalu_dev *dev, uint64_t wanted);
-int vdpalu_set_status(struct vdpalu_dev *dev, uint8_t status);
-int vdpalu_get_status(struct vdpalu_dev *dev, uint8_t *status);
-int vdpalu_get_config(struct vdpalu_dev *dev, unsigned int off, void *buf,
+VDPALU_API int vdpalu_negotiate(struct vdpalu_dev *dev, uint64_t wanted);
+VDPALU_API int vdpalu_set_status(struct vdpalu_dev *dev, uint8_t status);
+VDPALU_API int vdpalu_get_status(struct vdpalu_dev *dev, uint8_t *status);
+VDPALU_API int vdpalu_get_config(struct vdpalu_dev *dev, unsigned int off, void *buf,
 		      unsigned int len);
-bool vdpalu_has_backend(const struct vdpalu_dev *dev, unsigned int bit);
+VDPALU_API bool vdpalu_has_backend(const struct vdpalu_dev *dev, unsigned int bit);
 
 /* Create a memfd of @size, map it MAP_SHARED and IOTLB_UPDATE it at @iova. */
-int vdpalu_mem_alloc(struct vdpalu_dev *dev, uint64_t iova, uint64_t size,
+VDPALU_API int vdpalu_mem_alloc(struct vdpalu_dev *dev, uint64_t iova, uint64_t size,
 		     struct vdpalu_region **out);
 /*
  * Map existing guest memory: @addr must be a MAP_SHARED mapping of @fd at
  * @offset over all of @size; private or anonymous memory is refused with
  * EINVAL (a new image could not see it).
  */
-int vdpalu_mem_add(struct vdpalu_dev *dev, int fd, uint64_t offset,
+VDPALU_API int vdpalu_mem_add(struct vdpalu_dev *dev, int fd, uint64_t offset,
 		   void *addr, uint64_t size, uint64_t iova);
-void *vdpalu_iova_to_va(const struct vdpalu_dev *dev, uint64_t iova);
+VDPALU_API void *vdpalu_iova_to_va(const struct vdpalu_dev *dev, uint64_t iova);
 
 /*
  * Set up split virtqueue @idx of @num entries whose rings are at the given
  * IOVAs, with new kick/call eventfds, and enable it.
  */
-int vdpalu_vq_setup(struct vdpalu_dev *dev, unsigned int idx, uint16_t num,
+VDPALU_API int vdpalu_vq_setup(struct vdpalu_dev *dev, unsigned int idx, uint16_t num,
 		    uint64_t desc, uint64_t avail, uint64_t used);
-int vdpalu_kick(const struct vdpalu_dev *dev, unsigned int idx);
+VDPALU_API int vdpalu_kick(const struct vdpalu_dev *dev, unsigned int idx);
 /* DRIVER_OK. */
-int vdpalu_start(struct vdpalu_dev *dev);
+VDPALU_API int vdpalu_start(struct vdpalu_dev *dev);
 
 /*
  * Suspend the device and write its state plus @app_len bytes of VMM state
  * into a sealed memfd; return its fd in @blob_fd, without FD_CLOEXEC, like
  * the device, memfds and eventfds.  @flow AUTO picks RESUME when acked.
  */
-int vdpalu_save(struct vdpalu_dev *dev, enum vdpalu_flow flow,
+VDPALU_API int vdpalu_save(struct vdpalu_dev *dev, enum vdpalu_flow flow,
 		const void *app, size_t app_len, int *blob_fd);
 /* Undo a save that is not followed by an update (resume or restart). */
-int vdpalu_cancel(struct vdpalu_dev *dev);
+VDPALU_API int vdpalu_cancel(struct vdpalu_dev *dev);
 
 /*
  * The fds a blob refers to, in the order a receiver must pass them back to
  * vdpalu_restore() (for SCM_RIGHTS transfer). Returns how many.
  */
-int vdpalu_blob_fds(int blob_fd, int *fds, unsigned int max);
+VDPALU_API int vdpalu_blob_fds(int blob_fd, int *fds, unsigned int max);
 
 /*
  * Take the device over from the state in @blob_fd.  @fds/@nr_fds: the
@@ -206,31 +224,48 @@ int vdpalu_blob_fds(int blob_fd, int *fds, unsigned int max);
  * are unchanged (exec, fork).  @app (VDPALU_APP_MAX bytes) receives the
  * VMM state, its length in @app_len.
  */
-int vdpalu_restore(struct vdpalu_dev *dev, int blob_fd, const int *fds,
+VDPALU_API int vdpalu_restore(struct vdpalu_dev *dev, int blob_fd, const int *fds,
 		   unsigned int nr_fds, void *app, size_t *app_len);
+/*
+ * "VDPALU_STATE_FD=<fd>" into @var (VDPALU_ENV_MAX bytes), for the new
+ * image's environment: vdpalu_blob_fd_from_env() there reads it.
+ */
+VDPALU_API int vdpalu_state_env(int blob_fd, char *var, size_t len);
 /* The blob fd named by VDPALU_STATE_ENV, or -1 (errno ENOENT/EBADF). */
-int vdpalu_blob_fd_from_env(void);
+VDPALU_API int vdpalu_blob_fd_from_env(void);
+
+/*
+ * An environment for execve() of the new image: the strings of @base
+ * (usually environ) less any VDPALU_STATE_ENV and VDPALU_OLD_MM_ENV left
+ * from an earlier update, then the NULL-terminated @vars ("NAME=value",
+ * from vdpalu_state_env() and vdpalu_keep_old_mm()).  The array is
+ * malloc()ed and points into @base and @vars: free() only the array.
+ * NULL with errno ENOMEM.
+ */
+VDPALU_API char **vdpalu_exec_env(char *const *base, char *const *vars);
 
 /*
  * Take exec's teardown of the old address space out of the blackout.
  * Call before an exec update, best before vdpalu_save() since it takes a
  * few system calls: a helper task shares the address space, so exec lets
  * go of it instead of unmapping all of guest memory first, which is the
- * part of an exec update that grows with guest memory.  Like
- * VDPALU_STATE_ENV, VDPALU_OLD_MM_ENV must reach the new image's
- * environment.
+ * part of an exec update that grows with guest memory.  Writes
+ * "VDPALU_OLD_MM_FDS=..." into @var (VDPALU_ENV_MAX bytes), which must
+ * reach the new image's environment, like vdpalu_state_env()'s.  EBUSY if
+ * a helper this image started or inherited is not released yet.
  *
- * The new image calls vdpalu_release_old_mm() once the device runs (or the
- * old image, if its exec failed): the helper exits and the old address
- * space is torn down then.  @wait: return only when that is done.  Without
- * the variable in the environment it does nothing; if the new image dies
- * first, the helper exits by itself.
+ * The new image calls vdpalu_release_old_mm(getenv(VDPALU_OLD_MM_ENV))
+ * once the device runs (or the old image, if its exec failed, with the
+ * value part of @var): the helper exits and the old address space is torn
+ * down then.  @wait: return only when that is done.  @fds NULL, or a value
+ * released already or not this process's, does nothing; if the new image
+ * dies first, the helper exits by itself.
  */
-int vdpalu_keep_old_mm(void);
-int vdpalu_release_old_mm(bool wait);
+VDPALU_API int vdpalu_keep_old_mm(char *var, size_t len);
+VDPALU_API int vdpalu_release_old_mm(const char *fds, bool wait);
 
 /* Pinned memory of the calling process (VmPin of /proc/self/status). */
-long vdpalu_vmpin_kb(void);
+VDPALU_API long vdpalu_vmpin_kb(void);
 
 #ifdef __cplusplus
 }

@@ -2,7 +2,8 @@
 # Configure (tinyconfig + kernel/config/*.config) and build the test kernel.
 #
 # Usage: build-kernel.sh [TREE [OBJDIR [FRAGMENT...]]]
-# Environment: KTARGETS, the make targets (default bzImage).
+# Environment: KTARGETS, the make targets (default bzImage); HEARTBEAT,
+# seconds between progress lines (default 60).
 # The configuration is regenerated only when a fragment changes, so an
 # edited patch rebuilds only what it touches.
 set -euo pipefail
@@ -48,6 +49,23 @@ fi
 targets=${KTARGETS:-bzImage}
 step "building $targets of $(kmake kernelversion) in ${obj#"$TOP"/} (-j$JOBS)"
 start=$(date +%s)
+# A cold build runs for many minutes with nothing to show: say every
+# HEARTBEAT seconds how long it has run and how many objects exist, against
+# the count the last complete build left.
+count_objects() { find "$obj" -name '*.o' 2>/dev/null | wc -l; }
+heartbeat() {
+	local total n t
+	total=$(cat "$obj/.objects-built" 2>/dev/null || true)
+	while sleep "${HEARTBEAT:-60}"; do
+		n=$(count_objects) t=$(( $(date +%s) - start ))
+		printf '    ... %dm%02ds, %d objects%s\n' $((t / 60)) $((t % 60)) "$n" \
+			"${total:+ of $total last time}" >&2
+	done
+}
+heartbeat &
+heartbeat_pid=$!
+trap 'kill $heartbeat_pid 2>/dev/null || true' EXIT
 # shellcheck disable=SC2086 # several targets are several words
 kmake -j"$JOBS" $targets
+count_objects > "$obj/.objects-built"
 step "built $targets in $(( $(date +%s) - start ))s in ${obj#"$TOP"/}"

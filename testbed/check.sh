@@ -4,20 +4,18 @@
 # selftests and the userspace suite in each, and print one summary line.
 #
 # Usage: check.sh [MODE...]   MODE is pa-batch, va-batch, pa-map, va-map
+# (VM_MODES in lib.sh)
 # Environment: LU_FILTER=substring to run only matching test programs;
 #              LU_HOST_TESTS="cmd" a host command printing TAP (run first);
-#              LU_TESTBED_SELFTEST=0 skips the test bed's check of its alarms.
+#              LU_TESTBED_SELFTEST=0 skips the test bed's check of its alarms;
+#              LU_UAPI_CHECK=0 skips the check that lib/uapi is current.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
-declare -A modes=(
-	[pa-batch]="vdpa_sim.use_va=0 vdpa_sim.batch_mapping=1"
-	[va-batch]="vdpa_sim.use_va=1 vdpa_sim.batch_mapping=1"
-	[pa-map]="vdpa_sim.use_va=0 vdpa_sim.batch_mapping=0"
-	[va-map]="vdpa_sim.use_va=1 vdpa_sim.batch_mapping=0"
-)
-order=(pa-batch va-batch pa-map va-map)
+order=("${VM_MODE_ORDER[@]}")
 [ $# -gt 0 ] && order=("$@")
+# Before anything runs: a typo must not cost the boots that precede it.
+"$TOP/testbed/preflight.sh" --modes "${order[@]}" || exit 1
 
 results=$BUILD/check
 rm -rf "$results" && mkdir -p "$results"
@@ -35,28 +33,33 @@ host_stage() {
 	logs+=("$results/$name.log")
 }
 [ -n "${LU_HOST_TESTS:-}" ] && host_stage host-tests "$LU_HOST_TESTS"
+[ "${LU_UAPI_CHECK:-1}" = 1 ] && host_stage uapi-headers "$TOP/testbed/uapi-headers.sh --check"
 [ "${LU_TESTBED_SELFTEST:-1}" = 1 ] && host_stage testbed-selftest "$TOP/testbed/selftest.sh"
 
-suites=()
-for s in "$TOP"/tests/vm/smoke.sh "$TOP"/tests/vm/run.sh; do
-	[ -f "$s" ] && suites+=("$s")
+suites=("$TOP"/tests/vm/smoke.sh "$TOP"/tests/vm/run.sh)
+for s in "${suites[@]}"; do
+	[ -f "$s" ] || die "$s is missing: a suite that is not there does not pass"
 done
-suites_arg=$(IFS=:; echo "${suites[*]:-}")
+suites_arg=$(IFS=:; echo "${suites[*]}")
 
 for m in "${order[@]}"; do
-	[ -n "${modes[$m]:-}" ] || die "unknown mode $m (one of ${!modes[*]})"
-	step "VM run $m: ${modes[$m]}"
-	"$TOP/testbed/run-vm.sh" --name "check-$m" \
-		--append "${modes[$m]} BUILD=$BUILD lu_selftests=$BUILD/selftests/vhost_vdpa lu_top=$TOP lu_suites=$suites_arg lu_filter=${LU_FILTER:-}" \
+	step "VM run $m: ${VM_MODES[$m]}"
+	# pdeathsig: if this script is killed, run-vm.sh is told and stops QEMU.
+	setpriv --pdeathsig TERM "$TOP/testbed/run-vm.sh" --name "check-$m" \
+		--append "${VM_MODES[$m]} BUILD=$BUILD lu_selftests=$BUILD/selftests/vhost_vdpa lu_top=$TOP lu_suites=$suites_arg lu_filter=${LU_FILTER:-}" \
 		"$TOP/testbed/vm-tests.sh"
 	status=$?
 	logs+=("$BUILD/vm/check-$m/output.log")
 	case $status in
 	0) ;;
-	124) echo "FAIL $m: the watchdog stopped the VM" >&2; extra_fail=$((extra_fail + 1)) ;;
-	125) echo "FAIL $m: the kernel logged a report (above)" >&2; extra_fail=$((extra_fail + 1)) ;;
-	*) echo "FAIL $m: the VM job ended with status $status" >&2; extra_fail=$((extra_fail + 1)) ;;
+	120) why="the kernel logged a report (above)" ;;
+	121) why="the guest did not reach its job (boot timeout)" ;;
+	122) why="the VM ended before its job did (above)" ;;
+	124) why="the watchdog stopped the VM" ;;
+	125) why="the VM could not be run (above)" ;;
+	*) why="the VM job ended with status $status" ;;
 	esac
+	[ $status = 0 ] || { echo "FAIL $m: $why" >&2; extra_fail=$((extra_fail + 1)); }
 done
 
 step "summary"

@@ -7,7 +7,7 @@
 set -euo pipefail
 pass=0 fail=0 skip=0
 for log in "$@"; do
-	eval "$(awk -v logf="$log" '
+	read -r p f s < <(awk -v logf="$log" '
 		function flush() {
 			if (prog != "" && code != "" && code + 0 != 0 && code + 0 != 4 && nfail == 0) {
 				printf "FAIL %s: %s exited %s without reporting a failed test\n", logf, prog, code > "/dev/stderr"
@@ -29,7 +29,8 @@ for log in "$@"; do
 				printf "FAIL %s: %s never finished\n", logf, prog > "/dev/stderr"
 				fail++
 			}
-			printf "pass=$((pass + %d)) fail=$((fail + %d)) skip=$((skip + %d))\n", pass, fail, skip
-		}' "$log")"
+			print pass + 0, fail + 0, skip + 0
+		}' "$log")
+	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
 done
 echo "$pass $fail $skip"

@@ -1,35 +1,25 @@
 #!/bin/bash
-# Inside the VM: create a vdpa_sim device and bind it to vhost_vdpa.
+# Inside the VM: create a vdpa_sim device and bind it to vhost_vdpa, for
+# scripts. One implementation does it, vdpa-lu-vmm's --create (vmm/devices.c):
+# VIRTIO_VDPA is built in and would claim new devices first, so automatic
+# probing goes off and the device is bound through driver_override.
 #
 # Usage: vdpa-dev.sh add net|blk NAME   prints /dev/vhost-vdpa-N
 #        vdpa-dev.sh del NAME
-# VIRTIO_VDPA is built in and would claim new devices first, so automatic
-# probing is switched off and the device is bound through driver_override.
+# Environment: BUILD (the build directory, default the checkout's build/).
 set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd -P)
+vmm=${BUILD:-$top/build}/user/vmm/vdpa-lu-vmm
+[ -x "$vmm" ] || { echo "vdpa-dev: $vmm missing: build userspace first" >&2; exit 1; }
 
-case ${1:-} in
-add)
-	kind=$2 name=$3
-	case $kind in
-	net) mgmt=vdpasim_net ;;
-	blk) mgmt=vdpasim_blk ;;
-	*) echo "vdpa-dev: unknown kind $kind" >&2; exit 2 ;;
-	esac
-	echo 0 > /sys/bus/vdpa/drivers_autoprobe
-	vdpa dev add mgmtdev "$mgmt" name "$name"
-	echo vhost_vdpa > "/sys/bus/vdpa/devices/$name/driver_override"
-	echo "$name" > /sys/bus/vdpa/drivers_probe
-	for d in "/sys/bus/vdpa/devices/$name"/vhost-vdpa-*; do
-		[ -e "$d" ] && { echo "/dev/$(basename "$d")"; exit 0; }
-	done
-	echo "vdpa-dev: $name did not bind to vhost_vdpa" >&2
-	exit 1
-	;;
-del)
-	vdpa dev del "$2"
-	;;
+case ${1:-}:$# in
+add:3)
+	case $2 in
+	net|blk) exec "$vmm" --create "$2:$3" ;;
+	*) echo "vdpa-dev: unknown kind '$2' (net or blk)" >&2; exit 2 ;;
+	esac ;;
+del:2) exec "$vmm" --destroy "$2" ;;
 *)
 	echo "usage: vdpa-dev.sh add net|blk NAME | del NAME" >&2
-	exit 2
-	;;
+	exit 2 ;;
 esac

@@ -10,9 +10,39 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
-for d in /tmp /run /root /var/tmp /var/run /var/lib/dhcp; do
+# The guest's writable places are tmpfs mounts over directories of the
+# read-only host root. A checkout (or build directory, or job) that lives
+# under one of them would vanish under the tmpfs, so each path named in
+# lu_keep (colon-separated, from run-vm.sh) is bind-mounted aside first
+# and moved back on top of the tmpfs at the same path.
+covered=(/tmp /run /root /var/tmp /var/run /var/lib/dhcp)
+kept=() holders=()
+IFS=: read -ra keep_paths <<< "${lu_keep:-}"
+for p in "${keep_paths[@]}"; do
+	[ -d "$p" ] || continue
+	for k in "${kept[@]}"; do
+		case $p/ in "$k"/*) continue 2 ;; esac	# inside one kept already
+	done
+	for d in "${covered[@]}"; do
+		case $p/ in "$d"/*)
+			h=/dev/.lu-keep/${#kept[@]}
+			mkdir -p "$h"
+			if mount --bind "$p" "$h"; then
+				kept+=("$p") holders+=("$h")
+			fi
+			break ;;
+		esac
+	done
+done
+for d in "${covered[@]}"; do
 	mount -t tmpfs tmpfs "$d" 2>/dev/null
 done
+for i in "${!kept[@]}"; do
+	mkdir -p "${kept[$i]}"
+	mount --move "${holders[$i]}" "${kept[$i]}" ||
+		echo "lu-vm: could not bring ${kept[$i]} back over its tmpfs" > /dev/console
+done
+rmdir /dev/.lu-keep/* /dev/.lu-keep 2>/dev/null
 mkdir -p /dev/pts /dev/shm
 mount -t tmpfs tmpfs /dev/shm
 hostname vdpa-lu-vm

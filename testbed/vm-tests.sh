@@ -7,8 +7,10 @@
 # optional substring of program names to run.
 : "${lu_selftests:?}"
 
+ran=0
 run() {
 	local name=$1; shift
+	ran=$((ran + 1))
 	echo "lu-test: running $name"
 	"$@"
 	echo "lu-test: $name exit=$?"
@@ -16,27 +18,36 @@ run() {
 
 echo "lu-test: kernel $(uname -r), vdpa_sim use_va=$(cat /sys/module/vdpa_sim/parameters/use_va) batch_mapping=$(cat /sys/module/vdpa_sim/parameters/batch_mapping)"
 # The selftests run from their directory, as kselftest's runner does.
-if cd "$lu_selftests" 2>/dev/null; then
+# A directory or program that is missing fails, as a crash would.
+if cd "$lu_selftests"; then
+	found=0
 	for prog in *; do
 		[ -f "$prog" ] && [ -x "$prog" ] || continue
+		found=1
 		[ -n "$lu_filter" ] && [[ $prog != *"$lu_filter"* ]] && continue
 		run "selftests/$prog" "./$prog"
 	done
+	[ $found = 1 ] || echo "Bail out! no selftest programs in $lu_selftests"
+else
+	echo "Bail out! no selftest directory $lu_selftests"
 fi
 IFS=: read -ra suites <<< "${lu_suites:-}"
 for s in "${suites[@]}"; do
 	[ -n "$s" ] || continue
 	[ -n "$lu_filter" ] && [[ $s != *"$lu_filter"* ]] && continue
-	run "${s#"$lu_top"/}" bash "$s"
+	if [ -f "$s" ]; then
+		run "${s#"$lu_top"/}" bash "$s"
+	else
+		echo "Bail out! suite $s is missing"
+	fi
 done
+# A filter that matches nothing would leave only the pin check to pass.
+[ $ran -gt 0 ] || echo "Bail out! lu_filter='$lu_filter' matches no selftest and no suite"
 # A leak of pinned pages shows here even when every test passed.
-acq=$(awk '$1 == "nr_foll_pin_acquired" { print $2 }' /proc/vmstat)
-rel=$(awk '$1 == "nr_foll_pin_released" { print $2 }' /proc/vmstat)
+. "$lu_top/testbed/tap.sh"
+. "$lu_top/testbed/guest.sh"
 echo "lu-test: running pin-balance"
-echo "1..1"
-if [ "$acq" = "$rel" ]; then
-	echo "ok 1 pin-balance: nr_foll_pin_acquired == nr_foll_pin_released ($acq) after all tests"
-else
-	echo "not ok 1 pin-balance: nr_foll_pin_acquired $acq != nr_foll_pin_released $rel after all tests"
-fi
-echo "lu-test: pin-balance exit=0"
+pins_balanced
+tap_ok $? "pin-balance: nr_foll_pin_acquired $pin_acquired, nr_foll_pin_released $pin_released after all tests"
+tap_done
+echo "lu-test: pin-balance exit=$?"

@@ -129,10 +129,21 @@ static int wait_ack(int fd, const char *what)
 	return 0;
 }
 
-static int do_exec(struct vmm *m, int blob)
+/* The value part of "NAME=value", or NULL for "". */
+static const char *old_mm_fds(const char *var)
 {
-	char fdstr[16], self[512];
+	const char *eq = strchr(var, '=');
+
+	return eq ? eq + 1 : NULL;
+}
+
+/* @old_mm: vdpalu_keep_old_mm()'s variable, or "" without a keeper. */
+static int do_exec(struct vmm *m, int blob, char *old_mm)
+{
+	char fdstr[16], self[512], state[VDPALU_ENV_MAX];
+	char *argv[4], *vars[3] = { state, old_mm[0] ? old_mm : NULL, NULL };
 	const char *bin = m->cfg.exec_bin;
+	char **envp;
 	ssize_t n;
 
 	snprintf(fdstr, sizeof(fdstr), "%d", blob);
@@ -143,10 +154,19 @@ static int do_exec(struct vmm *m, int blob)
 		self[n] = '\0';
 		bin = self;
 	}
-	setenv(VDPALU_STATE_ENV, fdstr, 1);
+	if (vdpalu_state_env(blob, state, sizeof(state)))
+		return -1;
+	envp = vdpalu_exec_env(environ, vars);
+	if (!envp)
+		return -1;
+	argv[0] = (char *)bin;
+	argv[1] = "--restore-fd";
+	argv[2] = fdstr;
+	argv[3] = NULL;
 	fflush(NULL);
-	execl(bin, bin, "--restore-fd", fdstr, (char *)NULL);
+	execve(bin, argv, envp);
 	vmm_err("exec %s: %s", bin, strerror(errno));
+	free(envp);
 	return -1;
 }
 
@@ -254,24 +274,28 @@ static int do_transfer(struct vmm *m, int blob)
  */
 int handover(struct vmm *m)
 {
+	char old_mm[VDPALU_ENV_MAX] = "";
 	int blob, ret = -1;
 
 	/*
 	 * Before SUSPEND, so it costs no blackout.  Not worth failing the
 	 * update for: exec then unmaps all of guest memory itself.
 	 */
-	if (m->cfg.mode == UPD_EXEC && vdpalu_keep_old_mm())
+	if (m->cfg.mode == UPD_EXEC &&
+	    vdpalu_keep_old_mm(old_mm, sizeof(old_mm))) {
 		vmm_err("exec will tear guest memory down: %s", vdpalu_errmsg());
+		old_mm[0] = '\0';
+	}
 	m->cfg.done++;
 	if (vdpalu_save(&m->dev, m->cfg.flow, &m->cfg, sizeof(m->cfg), &blob)) {
 		vmm_err("save: %s", vdpalu_errmsg());
 		m->cfg.done--;
-		vdpalu_release_old_mm(false);
+		vdpalu_release_old_mm(old_mm_fds(old_mm), false);
 		return -1;
 	}
 	switch (m->cfg.mode) {
 	case UPD_EXEC:
-		ret = do_exec(m, blob);
+		ret = do_exec(m, blob, old_mm);
 		break;
 	case UPD_FORK:
 		ret = do_fork(m, blob);
@@ -281,7 +305,7 @@ int handover(struct vmm *m)
 		break;
 	}
 	if (ret) {
-		vdpalu_release_old_mm(false);
+		vdpalu_release_old_mm(old_mm_fds(old_mm), false);
 		vmm_err("handover failed; resuming here");
 		if (vdpalu_cancel(&m->dev))
 			vmm_err("cancel: %s", vdpalu_errmsg());

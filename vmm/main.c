@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <linux/virtio_ids.h>
 
+#include "cli.h"
 #include "vmm.h"
 
 uint64_t t_main;
@@ -23,6 +24,7 @@ uint64_t t_main;
 static void usage(void)
 {
 	puts("usage: vdpa-lu-vmm --dev /dev/vhost-vdpa-N [options]\n"
+	     "       vdpa-lu-vmm --help | --version\n"
 	     "       vdpa-lu-vmm --create net|blk|vduse:NAME | --destroy NAME\n"
 	     "       vdpa-lu-vmm --incoming SOCKET\n"
 	     "       vdpa-lu-vmm --caps /dev/vhost-vdpa-N (backend features offered)\n"
@@ -38,8 +40,9 @@ static void usage(void)
 	     "                     PA vdpa_sim maps at most max_iotlb_entries (2048)\n"
 	     "                     pieces: beyond 8 MiB boot with vdpa_sim.max_iotlb_entries=0\n"
 	     "  --no-new-owner     do not consent to ownership transfer\n"
-	     "  --memlock KB       RLIMIT_MEMLOCK (default: unlimited)\n"
-	     "  --quiet");
+	     "  --memlock KB       RLIMIT_MEMLOCK (default: unlimited if allowed)\n"
+	     "  --quiet\n"
+	     "Exit status: 0 done, 1 failed, 2 command-line error.");
 }
 
 static int mem_layout(struct vmm *m)
@@ -259,15 +262,11 @@ static int fork_reaper(void)
 	exit(ret);
 }
 
-/* One-shot commands: create, destroy, caps. */
+/* One-shot commands: create, destroy, caps.  @arg: TYPE:NAME, checked. */
 static int cmd_create(char *arg)
 {
 	char path[64], *name = strchr(arg, ':');
 
-	if (!name) {
-		usage();
-		return 2;
-	}
 	*name++ = '\0';
 	if (dev_create(arg, name, path, sizeof(path)))
 		return 1;
@@ -289,9 +288,15 @@ static int cmd_caps(const char *path)
 	return 0;
 }
 
+enum command { CMD_RUN, CMD_CREATE, CMD_DESTROY, CMD_CAPS };
+
 struct args {
+	enum command cmd;
+	char *cmd_arg;
+	const char *cmd_opt;	/* the option that named it */
 	const char *incoming;
 	uint64_t mask_out;	/* backend features not to ack */
+	bool memlock_set;	/* --memlock given: failing to set it is an error */
 	struct rlimit memlock;
 	int blob;		/* --restore-fd */
 };
@@ -316,14 +321,49 @@ static const struct option options[] = {
 	{ "restore-fd",		required_argument,	NULL, 'R' },
 	{ "quiet",		no_argument,		NULL, 'q' },
 	{ "help",		no_argument,		NULL, 'h' },
+	{ "version",		no_argument,		NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
 };
 
-/* Returns -1 to go on, else the exit status (one-shot command or error). */
+static int set_command(struct args *a, enum command cmd, const char *opt,
+		       char *arg)
+{
+	static const char *const create_types[] = { "net", "blk", "vduse", NULL };
+	char *colon = strchr(arg, ':');
+
+	if (a->cmd != CMD_RUN) {
+		cli_error("%s and %s: one command at a time", a->cmd_opt, opt);
+		return -1;
+	}
+	if (cmd == CMD_CREATE) {
+		if (!colon || !colon[1]) {
+			cli_error("%s '%s': not TYPE:NAME", opt, arg);
+			return -1;
+		}
+		*colon = '\0';
+		if (cli_choice(opt, arg, create_types) < 0)
+			return -1;
+		*colon = ':';
+	}
+	a->cmd = cmd;
+	a->cmd_arg = arg;
+	a->cmd_opt = opt;
+	return 0;
+}
+
+/*
+ * Record the options in @cfg and @a; act on none of them.  Returns -1 to
+ * go on, else the exit status (--help, --version, a command-line error).
+ */
 static int parse_args(struct vmm_cfg *cfg, struct args *a, int argc,
 		      char **argv)
 {
-	int c;
+	static const char *const flows[] = { "auto", "reset", "resume", NULL };
+	static const enum vdpalu_flow flow_of[] = {
+		VDPALU_FLOW_AUTO, VDPALU_FLOW_RESET, VDPALU_FLOW_RESUME,
+	};
+	uint64_t v;
+	int c, i, err = 0;
 
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (c) {
@@ -331,19 +371,24 @@ static int parse_args(struct vmm_cfg *cfg, struct args *a, int argc,
 			snprintf(cfg->dev_path, sizeof(cfg->dev_path), "%s", optarg);
 			break;
 		case 'c':
-			return cmd_create(optarg);
+			err = set_command(a, CMD_CREATE, "--create", optarg);
+			break;
 		case 'D':
-			return dev_destroy(optarg) ? 1 : 0;
+			err = set_command(a, CMD_DESTROY, "--destroy", optarg);
+			break;
 		case 'C':
-			return cmd_caps(optarg);
+			err = set_command(a, CMD_CAPS, "--caps", optarg);
+			break;
 		case 'i':
 			a->incoming = optarg;
 			break;
 		case 'n':
-			cfg->update_after = strtoull(optarg, NULL, 0);
+			err = cli_u64("--update-after", optarg, 1, UINT64_MAX, &v);
+			cfg->update_after = v;
 			break;
 		case 'k':
-			cfg->updates = atoi(optarg);
+			err = cli_uint("--updates", optarg, 0, MAX_UPDATES,
+				       &cfg->updates);
 			break;
 		case 'f':
 			cfg->mode = UPD_FORK;
@@ -356,31 +401,32 @@ static int parse_args(struct vmm_cfg *cfg, struct args *a, int argc,
 			snprintf(cfg->exec_bin, sizeof(cfg->exec_bin), "%s", optarg);
 			break;
 		case 'F':
-			if (!strcmp(optarg, "reset"))
-				cfg->flow = VDPALU_FLOW_RESET;
-			else if (!strcmp(optarg, "resume"))
-				cfg->flow = VDPALU_FLOW_RESUME;
-			else
-				cfg->flow = VDPALU_FLOW_AUTO;
+			i = cli_choice("--flow", optarg, flows);
+			err = i < 0;
+			if (i >= 0)
+				cfg->flow = flow_of[i];
 			break;
 		case 'w':
-			cfg->window = atoi(optarg);
+			err = cli_uint("--window", optarg, 1, BLK_SLOTS, &cfg->window);
 			break;
 		case 'm':
-			cfg->mem_mb = atoi(optarg);
+			err = cli_uint("--mem", optarg, 1, 1 << 20, &cfg->mem_mb);
 			break;
 		case 'r':
-			cfg->regions = atoi(optarg);
+			err = cli_uint("--regions", optarg, 1, VDPALU_MAX_REGIONS,
+				       &cfg->regions);
 			break;
 		case 'N':
 			a->mask_out |= 1ULL << VHOST_BACKEND_F_NEW_OWNER;
 			break;
 		case 'l':
-			a->memlock.rlim_cur = strtoull(optarg, NULL, 0) << 10;
-			a->memlock.rlim_max = a->memlock.rlim_cur;
+			err = cli_u64("--memlock", optarg, 0, UINT64_MAX >> 10, &v);
+			a->memlock.rlim_cur = a->memlock.rlim_max = v << 10;
+			a->memlock_set = true;
 			break;
 		case 'R':
-			a->blob = atoi(optarg);
+			err = cli_u64("--restore-fd", optarg, 0, INT32_MAX, &v);
+			a->blob = v;
 			break;
 		case 'q':
 			cfg->quiet = 1;
@@ -388,15 +434,26 @@ static int parse_args(struct vmm_cfg *cfg, struct args *a, int argc,
 		case 'h':
 			usage();
 			return 0;
-		default:
-			usage();
-			return 2;
+		case 'V':
+			cli_version();
+			return 0;
+		default:	/* getopt_long said what is wrong */
+			err = -1;
+			break;
 		}
+		if (err)
+			break;
 	}
-	if (cfg->window < 1 || cfg->window > BLK_SLOTS || !cfg->regions ||
-	    cfg->updates > MAX_UPDATES) {
-		usage();
-		return 2;
+	if (!err)
+		err = cli_no_operands(argc, argv, optind);
+	if (!err && a->cmd == CMD_RUN && !a->incoming && a->blob < 0 &&
+	    !getenv(VDPALU_STATE_ENV) && !cfg->dev_path[0]) {
+		cli_error("nothing to do: give --dev, --incoming or a command");
+		err = -1;
+	}
+	if (err) {
+		fprintf(stderr, "Try 'vdpa-lu-vmm --help'.\n");
+		return CLI_USAGE;
 	}
 	return -1;
 }
@@ -423,9 +480,24 @@ int main(int argc, char **argv)
 	ret = parse_args(&m->cfg, &a, argc, argv);
 	if (ret >= 0)
 		return ret;
-	/* PA devices charge pinned guest memory to RLIMIT_MEMLOCK. */
-	if (setrlimit(RLIMIT_MEMLOCK, &a.memlock))
-		vmm_err("setrlimit(RLIMIT_MEMLOCK): %s", strerror(errno));
+	switch (a.cmd) {
+	case CMD_CREATE:
+		return cmd_create(a.cmd_arg);
+	case CMD_DESTROY:
+		return dev_destroy(a.cmd_arg) ? 1 : 0;
+	case CMD_CAPS:
+		return cmd_caps(a.cmd_arg);
+	case CMD_RUN:
+		break;
+	}
+	/*
+	 * PA devices charge pinned guest memory to RLIMIT_MEMLOCK: raise it
+	 * where allowed; only a limit asked for must be had.
+	 */
+	if (setrlimit(RLIMIT_MEMLOCK, &a.memlock) && a.memlock_set) {
+		vmm_err("--memlock: setrlimit(RLIMIT_MEMLOCK): %s", strerror(errno));
+		return 1;
+	}
 
 	if (a.incoming) {
 		if (take_over_incoming(m, a.incoming))
@@ -434,7 +506,6 @@ int main(int argc, char **argv)
 		/* An exec'd image: the blob fd is in argv and the environment. */
 		if (a.blob < 0)
 			a.blob = vdpalu_blob_fd_from_env();
-		unsetenv(VDPALU_STATE_ENV);
 		if (a.blob < 0 || take_over(m, a.blob, NULL, 0)) {
 			vmm_err("exec'd image could not take over: %s",
 				vdpalu_errmsg());
@@ -442,13 +513,9 @@ int main(int argc, char **argv)
 		}
 		close(a.blob);
 		/* The device runs: the old image's address space may go now. */
-		if (vdpalu_release_old_mm(false))
+		if (vdpalu_release_old_mm(getenv(VDPALU_OLD_MM_ENV), false))
 			vmm_err("%s", vdpalu_errmsg());
 	} else {
-		if (!m->cfg.dev_path[0]) {
-			usage();
-			return 2;
-		}
 		if (m->cfg.mode == UPD_FORK && m->cfg.updates && fork_reaper() < 0)
 			return 1;
 		if (fresh_start(m, a.mask_out))

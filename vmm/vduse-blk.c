@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -27,6 +28,8 @@
 #include <linux/virtio_config.h>
 #include <linux/virtio_ids.h>
 #include <linux/virtio_ring.h>
+
+#include "cli.h"
 
 #define QMAX		256
 #define DISK_SECTORS	(32 << 11)	/* 32 MiB */
@@ -282,27 +285,78 @@ static int set_vduse_features(int ctl)
 #endif
 }
 
+static void usage(void)
+{
+	puts("usage: vdpa-lu-vduse-blk NAME   (then: vdpa-lu-vmm --create vduse:NAME)\n"
+	     "       vdpa-lu-vduse-blk --help | --version\n"
+	     "A VDUSE virtio-blk device NAME on a 32 MiB RAM disk; runs until\n"
+	     "SIGTERM or SIGINT, then destroys the device.\n"
+	     "Exit status: 0 stopped, 1 failed, 2 command-line error.");
+}
+
+/* The device name, or NULL after --help/--version (*status 0) or an error. */
+static const char *parse_args(int argc, char **argv, int *status)
+{
+	static const struct option options[] = {
+		{ "help",	no_argument,	NULL, 'h' },
+		{ "version",	no_argument,	NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	*status = 0;
+	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			usage();
+			return NULL;
+		case 'V':
+			cli_version();
+			return NULL;
+		default:
+			goto bad;
+		}
+	}
+	if (optind == argc) {
+		cli_error("no device NAME given");
+		goto bad;
+	}
+	if (cli_no_operands(argc, argv, optind + 1))
+		goto bad;
+	if (!argv[optind][0] || strlen(argv[optind]) >= VDUSE_NAME_MAX ||
+	    strchr(argv[optind], '/')) {
+		cli_error("NAME '%s': 1 to %d characters, no '/'", argv[optind],
+			  VDUSE_NAME_MAX - 1);
+		goto bad;
+	}
+	return argv[optind];
+bad:
+	fprintf(stderr, "Try 'vdpa-lu-vduse-blk --help'.\n");
+	*status = CLI_USAGE;
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	size_t csz = sizeof(struct virtio_blk_config);
 	struct vduse_dev_config *c = calloc(1, sizeof(*c) + csz);
 	struct virtio_blk_config *bc = (void *)c->config;
 	struct vduse_vq_config vq = { .index = 0, .max_size = QMAX };
+	const char *name;
 	uint64_t v;
 	char path[300];
-	int ctl;
+	int ctl, status;
 
-	if (argc != 2 || strlen(argv[1]) >= VDUSE_NAME_MAX) {
-		fprintf(stderr, "usage: vdpa-lu-vduse-blk NAME\n");
-		return 2;
-	}
+	name = parse_args(argc, argv, &status);
+	if (!name)
+		return status;
 	d.disk = calloc(DISK_SECTORS, 512);
 	ctl = open("/dev/vduse/control", O_RDWR | O_CLOEXEC);
 	if (ctl < 0 || set_vduse_features(ctl)) {
 		perror("/dev/vduse/control");
 		return 1;
 	}
-	snprintf(c->name, sizeof(c->name), "%s", argv[1]);
+	snprintf(c->name, sizeof(c->name), "%s", name);
 	c->device_id = VIRTIO_ID_BLOCK;
 	c->features = (1ULL << VIRTIO_F_VERSION_1) |
 		      (1ULL << VIRTIO_F_ACCESS_PLATFORM) |
@@ -316,7 +370,7 @@ int main(int argc, char **argv)
 		perror("VDUSE_CREATE_DEV");
 		return 1;
 	}
-	snprintf(path, sizeof(path), "/dev/vduse/%s", argv[1]);
+	snprintf(path, sizeof(path), "/dev/vduse/%s", name);
 	d.fd = open(path, O_RDWR | O_CLOEXEC);
 	if (d.fd < 0 || ioctl(d.fd, VDUSE_VQ_SETUP, &vq)) {
 		perror(path);

@@ -146,12 +146,13 @@ int attach(struct vmm *m, bool fresh);
 		fflush(stdout);						\
 	}								\
 } while (0)
+/* On stderr; stdout first, so that a log of both keeps the order. */
 #define vmm_err(...) do {						\
-	fprintf(stdout, "vdpa-lu-vmm[%d] v%d: error: ", getpid(),	\
-		VMM_IMAGE_VERSION);					\
-	fprintf(stdout, __VA_ARGS__);					\
-	fprintf(stdout, "\n");						\
 	fflush(stdout);							\
+	fprintf(stderr, "vdpa-lu-vmm[%d] v%d: error: ", getpid(),	\
+		VMM_IMAGE_VERSION);					\
+	fprintf(stderr, __VA_ARGS__);					\
+	fprintf(stderr, "\n");						\
 } while (0)
 
 #endif /* VMM_H */

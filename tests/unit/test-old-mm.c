@@ -6,7 +6,8 @@
  *
  * One process chain: the first image maps "guest memory", keeps its
  * address space and execs itself with --after-exec, which continues the
- * TAP numbering.
+ * TAP numbering.  The library hands the helper's fds on as a string for
+ * the new image's environment and never touches the environment itself.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -104,6 +105,7 @@ static void *guest_memory(void)
 static void after_exec(void)
 {
 	const char *env = getenv(VDPALU_OLD_MM_ENV);
+	char var[VDPALU_ENV_MAX];
 	int wfd = -1, pidfd = -1;
 	pid_t keeper;
 	long rss_kb;
@@ -124,19 +126,47 @@ static void after_exec(void)
 	   "the helper holds only its pipe (%d fds): no device, memfd or blob",
 	   count_fds(keeper));
 
-	ok(vdpalu_release_old_mm(true) == 0, "release %s", vdpalu_errmsg());
+	ok(vdpalu_release_old_mm(env, true) == 0, "release %s", vdpalu_errmsg());
 	ok(gone_or_zombie(keeper), "the helper has exited once release returns");
-	ok(!getenv(VDPALU_OLD_MM_ENV), "release unsets %s", VDPALU_OLD_MM_ENV);
+	ok(getenv(VDPALU_OLD_MM_ENV) == env,
+	   "release leaves the environment alone");
 	ok(fcntl(wfd, F_GETFD) < 0 && fcntl(pidfd, F_GETFD) < 0,
 	   "release closed both fds");
-	ok(vdpalu_release_old_mm(true) == 0, "a second release does nothing");
+	/* Were the numbers reused, a second release must not close them. */
+	ok(dup2(0, wfd) == wfd && vdpalu_release_old_mm(env, true) == 0 &&
+	   fcntl(wfd, F_GETFD) >= 0, "a second release does nothing");
+	close(wfd);
+	ok(vdpalu_keep_old_mm(var, sizeof(var)) == 0,
+	   "once released, this image can keep its own: %s", vdpalu_errmsg());
+	ok(vdpalu_release_old_mm(strchr(var, '=') + 1, false) == 0,
+	   "and release it");
+}
+
+/* vdpalu_exec_env(): the old image's environment less stale update variables. */
+static void exec_env(void)
+{
+	char *base[] = { "PATH=/bin", VDPALU_STATE_ENV "=7", "HOME=/",
+			 VDPALU_OLD_MM_ENV "=3,4", VDPALU_STATE_ENV "X=1", NULL };
+	char state[VDPALU_ENV_MAX], *vars[] = { state, NULL };
+	char **env;
+
+	ok(vdpalu_state_env(12, state, sizeof(state)) == 0 &&
+	   !strcmp(state, VDPALU_STATE_ENV "=12"), "state variable: %s", state);
+	is_errno(EINVAL, vdpalu_state_env(12, state, 8),
+		 "state variable refuses a buffer too small");
+	env = vdpalu_exec_env(base, vars);
+	ok(env && !strcmp(env[0], "PATH=/bin") && !strcmp(env[1], "HOME=/") &&
+	   !strcmp(env[2], VDPALU_STATE_ENV "X=1") && env[3] == state && !env[4],
+	   "exec environment: the caller's, less the stale variables, plus the new ones");
+	free(env);
 }
 
 int main(int argc, char **argv)
 {
+	char n[16], failed[16], var[VDPALU_ENV_MAX], small[8];
+	char *vars[] = { var, NULL }, **envp;
+	char **environ_before = environ, *first_before = environ[0];
 	int wfd = -1, pidfd = -1;
-	char n[16], failed[16];
-	const char *env;
 	pid_t keeper;
 
 	if (argc == 4 && !strcmp(argv[1], "--after-exec")) {
@@ -146,34 +176,51 @@ int main(int argc, char **argv)
 		return tap_done();
 	}
 
+	exec_env();
+	is_errno(EINVAL, vdpalu_keep_old_mm(small, sizeof(small)),
+		 "keep refuses a buffer smaller than VDPALU_ENV_MAX");
+
+	/* As if an earlier update left a keeper this image has not released. */
 	setenv(VDPALU_OLD_MM_ENV, "99,-1", 1);
-	is_errno(EBUSY, vdpalu_keep_old_mm(), "keep refuses while one is kept");
-	is_errno(EBADF, vdpalu_release_old_mm(false),
+	environ_before = environ;
+	first_before = environ[0];
+	is_errno(EBUSY, vdpalu_keep_old_mm(var, sizeof(var)),
+		 "keep refuses while an inherited one is not released");
+	is_errno(EBADF, vdpalu_release_old_mm(getenv(VDPALU_OLD_MM_ENV), false),
 		 "release refuses a variable that names no pipe");
-	ok(!getenv(VDPALU_OLD_MM_ENV), "and drops the variable");
+	ok(vdpalu_release_old_mm("5,6", false) == 0,
+	   "release does nothing for fds that are not this process's helper");
 
 	/* An exec that fails: the same image releases its own keeper. */
-	ok(vdpalu_keep_old_mm() == 0, "keep starts the helper %s", vdpalu_errmsg());
-	env = getenv(VDPALU_OLD_MM_ENV);
-	ok(env && sscanf(env, "%d,%d", &wfd, &pidfd) == 2 && wfd >= 0 &&
-	   pidfd >= 0, "keep names a pipe and a pidfd: %s", env ? env : "(unset)");
+	ok(vdpalu_keep_old_mm(var, sizeof(var)) == 0, "keep starts the helper %s",
+	   vdpalu_errmsg());
+	ok(sscanf(var, VDPALU_OLD_MM_ENV "=%d,%d", &wfd, &pidfd) == 2 &&
+	   wfd >= 0 && pidfd >= 0, "keep names a pipe and a pidfd: %s", var);
+	ok(environ == environ_before && environ[0] == first_before &&
+	   !strcmp(getenv(VDPALU_OLD_MM_ENV), "99,-1"),
+	   "keep leaves the environment alone");
 	ok(!(fcntl(wfd, F_GETFD) & FD_CLOEXEC) &&
 	   !(fcntl(pidfd, F_GETFD) & FD_CLOEXEC), "both cross exec");
+	is_errno(EBUSY, vdpalu_keep_old_mm(var, sizeof(var)),
+		 "a second keep before release is refused");
 	keeper = pidfd_pid(pidfd);
-	ok(vdpalu_release_old_mm(false) == 0 && gone_or_zombie(keeper),
+	ok(vdpalu_release_old_mm(strchr(var, '=') + 1, false) == 0 &&
+	   gone_or_zombie(keeper),
 	   "without an exec, release waits for the helper anyway");
+	unsetenv(VDPALU_OLD_MM_ENV);
 
 	if (!guest_memory()) {
 		ok(0, "guest memory: %s", strerror(errno));
 		return tap_done();
 	}
-	ok(vdpalu_keep_old_mm() == 0, "keep with %d MiB of guest memory: %s",
-	   GUEST_MIB, vdpalu_errmsg());
+	ok(vdpalu_keep_old_mm(var, sizeof(var)) == 0,
+	   "keep with %d MiB of guest memory: %s", GUEST_MIB, vdpalu_errmsg());
+	envp = vdpalu_exec_env(environ, vars);
 	snprintf(n, sizeof(n), "%d", tap_n);
 	snprintf(failed, sizeof(failed), "%d", tap_failed);
 	fflush(stdout);
-	execl("/proc/self/exe", argv[0], "--after-exec", n, failed,
-	      (char *)NULL);
+	execle("/proc/self/exe", argv[0], "--after-exec", n, failed,
+	       (char *)NULL, envp);
 	ok(0, "exec: %s", strerror(errno));
 	return tap_done();
 }

@@ -17,7 +17,10 @@
 # EXEC_UPDATES / FORK_UPDATES / TRANSFERS (20/5/5), UPDATE_AFTER (100),
 # VDUSE=0 to leave the VDUSE part out.
 set -u
-O=${O:-${BUILD:-$(cd "$(dirname "$0")/../.." && pwd)/build}/user}
+top=$(cd "$(dirname "$0")/../.." && pwd -P)
+. "$top/testbed/tap.sh"
+. "$top/testbed/guest.sh"
+O=${O:-${BUILD:-$top/build}/user}
 VMM=$O/vmm/vdpa-lu-vmm
 VMM2=$O/vmm/vdpa-lu-vmm-v2
 REFUSE=$O/tests/vm/lu-refuse
@@ -30,31 +33,11 @@ T=${LU_TIMEOUT:-300}
 LOG=${LOG:-/run/lu-tests}
 mkdir -p "$LOG"
 
-n=0 failed=0
-ok() {		# ok COND-STATUS NAME
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		echo "ok $n $2"
-	else
-		echo "not ok $n $2"
-		failed=$((failed + 1))
-	fi
-}
-diag() { sed 's/^/# /'; }
-
-vmstat() { awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat; }
-
 # After every run all pins must be back: the devices stay, but no VMM holds
-# them open.  Waits up to 5 s for a release that is still on its way.
-pins_balanced() {	# NAME
-	local i acq rel
-	for i in $(seq 50); do
-		acq=$(vmstat nr_foll_pin_acquired) rel=$(vmstat nr_foll_pin_released)
-		[ "$acq" = "$rel" ] && break
-		sleep 0.1
-	done
-	[ "$acq" = "$rel" ]
-	ok $? "$1: pins balanced after exit (nr_foll_pin_acquired $acq, released $rel$( [ "$i" -gt 1 ] && echo ", after $(( (i - 1) * 100 )) ms"))"
+# them open.
+pins_balanced_ok() {	# NAME
+	pins_balanced
+	tap_ok $? "$1: pins balanced after exit (nr_foll_pin_acquired $pin_acquired, released $pin_released$( [ "$pin_wait_ms" -gt 0 ] && echo ", after $pin_wait_ms ms"))"
 }
 
 for f in "$VMM" "$VMM2" "$REFUSE" "$BLACKOUT"; do
@@ -62,18 +45,16 @@ for f in "$VMM" "$VMM2" "$REFUSE" "$BLACKOUT"; do
 done
 
 # The booted mode decides what applies.
-read -r use_va < /sys/module/vdpa_sim/parameters/use_va
-read -r batch < /sys/module/vdpa_sim/parameters/batch_mapping
-case $use_va in Y|1) mode=va ;; *) mode=pa ;; esac
-[ "$batch" = 1 ] && mode=$mode-batch || mode=$mode-nobatch
-echo "# vdpa_sim use_va=$use_va batch_mapping=$batch: mode $mode, kernel $(uname -r)"
+mode=$(vdpa_sim_mode)
+echo "# vdpa_sim mode $mode, kernel $(uname -r)"
 
 devs=()
+declare -A dev	# type -> /dev/vhost-vdpa-N
 for type in net blk; do
 	name=lu$type
 	path=$("$VMM" --create "$type:$name" 2>&1)
-	ok $? "$mode: create vdpa_sim $type device bound to vhost_vdpa ($path)"
-	eval "dev_$type=$path"
+	tap_ok $? "$mode: create vdpa_sim $type device bound to vhost_vdpa ($path)"
+	dev[$type]=$path
 	devs+=("$name")
 done
 
@@ -81,16 +62,16 @@ done
 NEW_OWNER=$((1 << 9)) IOTLB_REMAP=$((1 << 10)) SUSPEND=$((1 << 4))
 RESUME=$((1 << 5)) PERSIST=$((1 << 8))
 for type in net blk; do
-	eval "path=\$dev_$type"
+	path=${dev[$type]}
 	caps=$("$VMM" --caps "$path" 2>&1) || caps=0
 	echo "# $type backend features offered: $caps"
 	for f in NEW_OWNER SUSPEND RESUME PERSIST; do
-		(( caps & ${!f} )); ok $? "$mode: $type device offers VHOST_BACKEND_F_$f"
+		(( caps & ${!f} )); tap_ok $? "$mode: $type device offers VHOST_BACKEND_F_$f"
 	done
 	if [ "${mode%%-*}" = va ]; then
-		(( caps & IOTLB_REMAP )); ok $? "$mode: VA $type device offers VHOST_BACKEND_F_IOTLB_REMAP"
+		(( caps & IOTLB_REMAP )); tap_ok $? "$mode: VA $type device offers VHOST_BACKEND_F_IOTLB_REMAP"
 	else
-		(( !(caps & IOTLB_REMAP) )); ok $? "$mode: PA $type device does not need VHOST_BACKEND_F_IOTLB_REMAP"
+		(( !(caps & IOTLB_REMAP) )); tap_ok $? "$mode: PA $type device does not need VHOST_BACKEND_F_IOTLB_REMAP"
 	fi
 done
 
@@ -106,7 +87,7 @@ old_mm_released() {	# NAME
 		sleep 0.1
 	done
 	[ "$left" = 0 ]
-	ok $? "$1: every old address space was released ($left helpers left)"
+	tap_ok $? "$1: every old address space was released ($left helpers left)"
 }
 
 # run_vmm NAME EXPECTED_UPDATES ARGS...: one VMM run and its checks.
@@ -116,17 +97,17 @@ run_vmm() {
 	timeout "$T" "$@" > "$out" 2>&1
 	st=$?
 	# Every image's timeline, for the record.
-	grep -E 'update [0-9]+/|totals:|error' "$out" | diag
+	grep -E 'update [0-9]+/|totals:|error' "$out" | tap_diag
 	grep -q 'verdict: PASS' "$out" && [ $st = 0 ] &&
 		grep -q "lost=0 duplicated=0 bad=0 updates=$k/$k" "$out" &&
 		! grep -q 'error' "$out"
-	ok $? "$name: $k updates, 0 lost, 0 duplicated, all verified, VmPin preserved"
-	pins_balanced "$name"
+	tap_ok $? "$name: $k updates, 0 lost, 0 duplicated, all verified, VmPin preserved"
+	pins_balanced_ok "$name"
 	case $name in *exec*) old_mm_released "$name" ;; esac
 }
 
 for type in net blk; do
-	eval "path=\$dev_$type"
+	path=${dev[$type]}
 	for flow in reset resume; do
 		t="$mode $type $flow"
 		run_vmm "$t exec" "$EXEC_UPDATES" "$VMM" --dev "$path" --flow "$flow" \
@@ -147,22 +128,22 @@ for type in net blk; do
 		for p in "${pids[@]}"; do wait "$p" || st=1; done
 		last=$LOG/$type-$flow-in$TRANSFERS.log
 		cat "$LOG/$type-$flow-xfer.log" "$LOG/$type-$flow"-in*.log |
-			grep -E 'update [0-9]+/|totals:|error|handed' | diag
+			grep -E 'update [0-9]+/|totals:|error|handed' | tap_diag
 		[ $st = 0 ] && grep -q 'verdict: PASS' "$last" &&
 			grep -q "lost=0 duplicated=0 bad=0 updates=$TRANSFERS/$TRANSFERS" "$last" &&
 			! cat "$LOG/$type-$flow"-*.log | grep -q error
-		ok $? "$t transfer: $TRANSFERS processes took over by SCM_RIGHTS, 0 lost, 0 duplicated, all verified, VmPin preserved"
-		pins_balanced "$t transfer"
+		tap_ok $? "$t transfer: $TRANSFERS processes took over by SCM_RIGHTS, 0 lost, 0 duplicated, all verified, VmPin preserved"
+		pins_balanced_ok "$t transfer"
 	done
 
 	# A VMM that does not consent: the update is refused, traffic goes on.
 	out=$LOG/$type-refused.log
 	timeout "$T" "$VMM" --dev "$path" --update-after "$N" --updates 1 --no-new-owner > "$out" 2>&1
-	diag < "$out"
+	tap_diag < "$out"
 	grep -q 'did not ack VHOST_BACKEND_F_NEW_OWNER' "$out" &&
 		grep -q 'lost=0 duplicated=0 bad=0 updates=0/0' "$out"
-	ok $? "$mode $type: update without consent refused, device ran on, 0 lost"
-	pins_balanced "$mode $type refused update"
+	tap_ok $? "$mode $type: update without consent refused, device ran on, 0 lost"
+	pins_balanced_ok "$mode $type refused update"
 
 	# A new process that refuses (RLIMIT_MEMLOCK below the pinned guest
 	# memory: NEW_OWNER fails with ENOMEM) leaves the old one in charge.
@@ -173,24 +154,24 @@ for type in net blk; do
 		timeout "$T" "$VMM" --dev "$path" --update-after "$N" --updates 1 \
 			--transfer "$sock" > "$LOG/$type-refuse-xfer.log" 2>&1
 		wait $pid
-		cat "$LOG/$type-refuse-in.log" "$LOG/$type-refuse-xfer.log" | diag
+		cat "$LOG/$type-refuse-in.log" "$LOG/$type-refuse-xfer.log" | tap_diag
 		grep -q 'RLIMIT_MEMLOCK too small' "$LOG/$type-refuse-in.log" &&
 			grep -q 'resuming here' "$LOG/$type-refuse-xfer.log" &&
 			grep -q 'lost=0 duplicated=0 bad=0 updates=0/0' "$LOG/$type-refuse-xfer.log"
-		ok $? "$mode $type: new process refused the transfer (ENOMEM), the old one resumed, 0 lost"
-		pins_balanced "$mode $type refused transfer"
+		tap_ok $? "$mode $type: new process refused the transfer (ENOMEM), the old one resumed, 0 lost"
+		pins_balanced_ok "$mode $type refused transfer"
 	fi
 
 	# Library refusals against the device.
 	"$REFUSE" "$path" > "$LOG/$type-lu-refuse.log" 2>&1
 	while read -r line; do
 		case $line in
-		"ok - "*) ok 0 "$mode $type: ${line#ok - }" ;;
-		"not ok - "*) ok 1 "$mode $type: ${line#not ok - }" ;;
+		"ok - "*) tap_ok 0 "$mode $type: ${line#ok - }" ;;
+		"not ok - "*) tap_ok 1 "$mode $type: ${line#not ok - }" ;;
 		*) echo "# $line" ;;
 		esac
 	done < "$LOG/$type-lu-refuse.log"
-	pins_balanced "$mode $type lu-refuse"
+	pins_balanced_ok "$mode $type lu-refuse"
 done
 
 # The benchmark's process chain, once and small: that it runs and measures
@@ -199,14 +180,14 @@ done
 # page, and vhost_vdpa.max_iotlb_entries is 2048 here as by default.
 csv=$LOG/blackout.csv
 rm -f "$csv"
-timeout "$T" "$BLACKOUT" --dev "$dev_blk" --mem 8 --runs 1 --csv "$csv" \
+timeout "$T" "$BLACKOUT" --dev "${dev[blk]}" --mem 8 --runs 1 --csv "$csv" \
 	--label "$mode" > "$LOG/blackout.log" 2>&1
 st=$?
-diag < "$LOG/blackout.log"
+tap_diag < "$LOG/blackout.log"
 [ $st = 0 ] && [ "$(cut -d, -f3 "$csv" 2>/dev/null | sort | tr '\n' ' ')" = \
 	"baseline update-reset update-resume " ]
-ok $? "$mode blk: the benchmark chain measured baseline, reset and resume flow"
-pins_balanced "$mode blackout benchmark"
+tap_ok $? "$mode blk: the benchmark chain measured baseline, reset and resume flow"
+pins_balanced_ok "$mode blackout benchmark"
 old_mm_released "$mode blackout benchmark"
 
 # VDUSE: a userspace block device (vdpa-lu-vduse-blk) under the same VMM.
@@ -220,24 +201,22 @@ else
 	vduse_pid=$!
 	for i in $(seq 50); do grep -q ready "$LOG/vduse-daemon.log" && break; sleep 0.1; done
 	path=$("$VMM" --create vduse:luvduse 2>&1)
-	ok $? "vduse: create a VDUSE block device bound to vhost_vdpa ($path)"
+	tap_ok $? "vduse: create a VDUSE block device bound to vhost_vdpa ($path)"
 	caps=$("$VMM" --caps "$path" 2>&1) || caps=0
 	echo "# vduse backend features offered: $caps"
 	for f in NEW_OWNER SUSPEND; do
-		(( caps & ${!f} )); ok $? "vduse: device offers VHOST_BACKEND_F_$f"
+		(( caps & ${!f} )); tap_ok $? "vduse: device offers VHOST_BACKEND_F_$f"
 	done
 	run_vmm "vduse traffic" 0 "$VMM" --dev "$path" --update-after 1000
 	run_vmm "vduse exec" 5 "$VMM" --dev "$path" --update-after "$N" --updates 5
 	"$VMM" --destroy luvduse
 	kill "$vduse_pid"; wait "$vduse_pid"
-	diag < "$LOG/vduse-daemon.log"
+	tap_diag < "$LOG/vduse-daemon.log"
 fi
 
 for name in "${devs[@]}"; do
 	"$VMM" --destroy "$name"
 done
-pins_balanced "$mode: devices destroyed"
+pins_balanced_ok "$mode: devices destroyed"
 
-echo "1..$n"
-echo "# $((n - failed)) passed, $failed failed"
-[ $failed = 0 ]
+tap_done

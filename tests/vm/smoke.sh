@@ -5,24 +5,20 @@
 set -u
 top=${lu_top:-$(cd "$(dirname "$0")/../.." && pwd)}
 info=${BUILD:-$top/build}/testbed/vdpa-info
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n $*"; }
-not_ok() { n=$((n + 1)); failed=1; echo "not ok $n $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
+. "$top/testbed/tap.sh"
 
-echo "1..8"
 for kind in net blk; do
 	dev=$("$top/testbed/vdpa-dev.sh" add $kind "smoke-$kind")
-	check "$kind: vdpa_sim device bound to vhost_vdpa ($dev)" test -c "$dev"
+	tap_check "$kind: vdpa_sim device bound to vhost_vdpa ($dev)" test -c "$dev"
 	out=$("$info" "$dev")
-	echo "$out" | sed 's/^/# /'
+	echo "$out" | tap_diag
 	case $kind in net) id=1 ;; blk) id=2 ;; esac
-	check "$kind: virtio device id is $id" grep -q "virtio device id $id " <<< "$out"
+	tap_check "$kind: virtio device id is $id" grep -q "virtio device id $id " <<< "$out"
 	backend=$(grep "backend features" <<< "$out")
-	check "$kind: offers SUSPEND, RESUME and IOTLB_PERSIST" \
+	tap_check "$kind: offers SUSPEND, RESUME and IOTLB_PERSIST" \
 		bash -c 'for f in SUSPEND RESUME IOTLB_PERSIST IOTLB_MSG_V2 IOTLB_BATCH; do
 			grep -qw "$f" <<< "$1" || exit 1; done' _ "$backend"
 	"$top/testbed/vdpa-dev.sh" del "smoke-$kind"
-	check "$kind: device removed" test ! -e "$dev"
+	tap_check "$kind: device removed" test ! -e "$dev"
 done
-exit $failed
+tap_done

@@ -1,0 +1,29 @@
+# Helpers for scripts that run inside the test VM. Sourced, not run.
+# shellcheck shell=bash
+
+# A counter of /proc/vmstat.
+vmstat() { awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat; }
+
+# Every pinned page released: nr_foll_pin_acquired == nr_foll_pin_released.
+# Waits up to 5 s for a release still on its way. Sets pin_acquired,
+# pin_released and pin_wait_ms for the message.
+pins_balanced() {
+	local i
+	for i in $(seq 50); do
+		pin_acquired=$(vmstat nr_foll_pin_acquired)
+		pin_released=$(vmstat nr_foll_pin_released)
+		[ "$pin_acquired" = "$pin_released" ] && break
+		sleep 0.1
+	done
+	pin_wait_ms=$(( (i - 1) * 100 ))
+	[ "$pin_acquired" = "$pin_released" ]
+}
+
+# vdpa_sim's boot-time mode: "va-batch", "pa-nobatch", ...
+vdpa_sim_mode() {
+	local use_va batch
+	read -r use_va < /sys/module/vdpa_sim/parameters/use_va
+	read -r batch < /sys/module/vdpa_sim/parameters/batch_mapping
+	case $use_va in Y|1) echo -n va ;; *) echo -n pa ;; esac
+	case $batch in Y|1) echo -batch ;; *) echo -nobatch ;; esac
+}
