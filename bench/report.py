@@ -329,8 +329,8 @@ def plot_regions(outdir, rows):
     ax.set_title("Cost per mapping: pre-staged handover, VA device")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=9)
-    fig.text(0.5, 0.01, "256 MiB of guest memory in N equal mappings of one memfd; vdpa_sim "
-             "batch_mapping=1 (set_map: the whole table per batch, or per REMAP without one).",
+    fig.text(0.5, 0.01, "256 MiB of guest memory in N equal mappings of one memfd.\nvdpa_sim "
+             "batch_mapping=1: set_map gets the whole table per batch, or per REMAP without one.",
              ha="center", va="bottom", fontsize=8)
     fig.subplots_adjust(bottom=0.17)
     for ext in ("png", "svg"):
