@@ -108,6 +108,7 @@ series:
 
 ## bench         device blackout benchmark (see bench/README)
 bench: kernel userspace
+	@testbed/deps.sh bench
 	@bench/run.sh
 
 ## clean         remove build outputs (keeps the extracted kernel source)

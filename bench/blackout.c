@@ -10,7 +10,14 @@
  *   update-reset   live update, reset flow: SUSPEND, GET_VRING_BASE, reset,
  *                  exec, NEW_OWNER, vring rebuild, [REMAP], DRIVER_OK;
  *   update-resume  live update, resume flow: SUSPEND, exec, NEW_OWNER,
- *                  [REMAP], RESUME.
+ *                  [REMAP], RESUME;
+ *   prestaged      live update handed to a process started beforehand, as
+ *                  QEMU's cpr-transfer does: it receives the device fd,
+ *                  eventfds and memfds over a UNIX socket (SCM_RIGHTS),
+ *                  maps and faults in guest memory while the old process
+ *                  still runs, and says it is ready; then SUSPEND in the
+ *                  old process, a "go" over the socket, NEW_OWNER,
+ *                  [REMAP of each mapping], RESUME in the new one.
  *
  * Blackout runs from the moment the old image stops the device (close or
  * SUSPEND) to the completion of the first block request submitted after the
@@ -25,18 +32,38 @@
  * a plain exec instead.
  *
  * One process chain does every run of one size: guest memory is set up once
- * and the methods alternate (baseline, reset, resume, baseline, ...), so a
- * noisy machine disturbs all three alike and their ratio holds. Each run
- * appends one CSV row to --csv. The iteration state crosses exec in argv;
- * the device state crosses it in libvdpalu's state blob.
+ * and the methods alternate (baseline, reset, resume, prestaged, baseline,
+ * ...), so a noisy machine disturbs them alike and their ratio holds. Each
+ * run appends one CSV row to --csv. The iteration state crosses exec (and
+ * the spawn of a pre-staged process) in argv; the device state crosses it
+ * in libvdpalu's state blob.  A pre-staged handover changes the chain's
+ * pid: the old process waits for its successor and exits with its status,
+ * so the chain still ends where it began.
+ *
+ * Besides the blackout, a pre-staged run times "the floor": as many
+ * VHOST_GET_FEATURES ioctls on the same fd as the system calls the device
+ * steps made (SUSPEND, NEW_OWNER, each IOTLB message, RESUME), right after
+ * the first request.  --regions N splits guest memory into N mappings of
+ * one memfd, one IOTLB_UPDATE each, for the cost of a REMAP; with
+ * --only-prestaged the chain runs pre-staged handovers only, --no-batch
+ * sends the REMAPs without an IOTLB batch around them.
  */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <sched.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <linux/virtio_blk.h>
 #include <linux/virtio_ids.h>
@@ -55,14 +82,43 @@
 #define DRV_OFF		0x3800
 #define IO_TIMEOUT_NS	(30ULL * 1000000000ULL)
 
+#define MAX_MAPS	512
+#define MAX_XFER_FDS	32
+
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
-enum method { BASELINE, UPDATE_RESET, UPDATE_RESUME, NR_METHODS };
+enum method { BASELINE, UPDATE_RESET, UPDATE_RESUME, PRESTAGED, NR_METHODS };
 
 static const char *const method_name[NR_METHODS] = {
 	[BASELINE] = "baseline",
 	[UPDATE_RESET] = "update-reset",
 	[UPDATE_RESUME] = "update-resume",
+	[PRESTAGED] = "prestaged",
+};
+
+extern char **environ;
+
+/* Guest memory as this process maps it, beyond what libvdpalu unmaps. */
+struct guest_map {
+	void *addr;
+	uint64_t size;
+};
+
+static struct guest_map touch_maps[MAX_MAPS];	/* all of guest memory */
+static unsigned int nr_touch_maps;
+static struct guest_map own_maps[MAX_MAPS];	/* to unmap at the end */
+static unsigned int nr_own_maps;
+
+/* Messages of a pre-staged handover, old to new and back. */
+enum xfer_type { XFER_DESC = 1, XFER_READY, XFER_GO, XFER_DONE, XFER_RELEASED };
+
+struct xfer_msg {
+	uint32_t type;
+	uint32_t nr_fds;	/* XFER_DESC: blob, then vdpalu_blob_fds() */
+	uint64_t t0;		/* XFER_GO: SUSPEND started */
+	uint64_t suspend_ns;
+	uint64_t t_send;	/* XFER_GO: sent */
+	uint64_t prepare_ns;	/* XFER_READY */
 };
 
 /* The guest driver's own indices live in guest memory, like a guest's. */
@@ -79,7 +135,11 @@ struct chain {
 	uint64_t mem_mib;
 	unsigned int runs;
 	unsigned int iter;
+	unsigned int regions;	/* guest memory mappings */
 	bool keep_old_mm;
+	bool only_prestaged;
+	bool no_batch;
+	int incoming;		/* socket of a pre-staged new process */
 	/* Set by the image that started an update, read by the next one. */
 	uint64_t t_exec;
 	uint64_t blob_save_ns;	/* the one save step the blob cannot hold */
@@ -107,6 +167,14 @@ static void *gva(struct vdpalu_dev *dev, uint64_t off)
 	if (!p)
 		die("guest memory layout");
 	return p;
+}
+
+/* A figure of the run that is not part of the blackout: "x-" names. */
+static void info_add(struct run *r, const char *name, double value)
+{
+	if (r->len < sizeof(r->steps))
+		r->len += snprintf(r->steps + r->len, sizeof(r->steps) - r->len,
+				   "%sx-%s=%.1f", r->len ? ";" : "", name, value);
 }
 
 static void step_add(struct run *r, const char *name, uint64_t ns)
@@ -157,6 +225,11 @@ static void first_io(struct vdpalu_dev *dev)
 			errno = ETIMEDOUT;
 			die("first request after restart");
 		}
+		/*
+		 * The simulator's worker may have been woken on this CPU:
+		 * let it run now rather than at the next tick.
+		 */
+		sched_yield();
 	}
 	drv->used_seen++;
 	drv->requests++;
@@ -171,7 +244,7 @@ static void first_io(struct vdpalu_dev *dev)
  * of it; exec has to tear that down.  Before every update, outside the
  * measured window, make each image look like that.
  */
-static void touch_guest_memory(struct vdpalu_dev *dev)
+static void touch_guest_memory(void)
 {
 	long page = sysconf(_SC_PAGESIZE);
 
@@ -180,12 +253,55 @@ static void touch_guest_memory(struct vdpalu_dev *dev)
 	 * the page writable, as a guest's store would.  (The test kernel has
 	 * no madvise(MADV_POPULATE_WRITE): tinyconfig leaves it out.)
 	 */
-	for (unsigned int i = 0; i < dev->nr_regions; i++) {
-		volatile uint8_t *p = dev->regions[i].addr;
+	for (unsigned int i = 0; i < nr_touch_maps; i++) {
+		volatile uint8_t *p = touch_maps[i].addr;
 
-		for (uint64_t off = 0; off < dev->regions[i].size; off += page)
+		for (uint64_t off = 0; off < touch_maps[i].size; off += page)
 			p[off] = p[off];
 	}
+}
+
+/* An exec'd image has guest memory where libvdpalu mapped its regions. */
+static void maps_from_regions(const struct vdpalu_dev *dev)
+{
+	nr_touch_maps = 0;
+	for (unsigned int i = 0; i < dev->nr_regions; i++)
+		touch_maps[nr_touch_maps++] = (struct guest_map){
+			dev->regions[i].addr, dev->regions[i].size };
+}
+
+/*
+ * The first image: one memfd, @c->regions mappings of it, the first (with
+ * the vring) a libvdpalu region, the others the VMM's own IOTLB_UPDATEs.
+ */
+static void guest_memory_setup(struct chain *c, struct vdpalu_dev *dev)
+{
+	uint64_t size = c->mem_mib << 20, chunk = size / c->regions;
+	uint8_t *mem;
+	int fd;
+
+	fd = memfd_create("bench-guest", MFD_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, size))
+		die("guest memory");
+	mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (mem == MAP_FAILED)
+		die("mmap guest memory");
+	if (vdpalu_mem_add(dev, fd, 0, mem, chunk, 0))
+		die("guest memory region");
+	for (unsigned int i = 1; i < c->regions; i++)
+		if (vdpalu_dma_map(dev, i * chunk, chunk, mem + i * chunk))
+			die("guest memory mapping");
+	touch_maps[0] = own_maps[0] = (struct guest_map){ mem, size };
+	nr_touch_maps = nr_own_maps = 1;
+}
+
+/* Unmap what libvdpalu does not: the old process is done with it. */
+static void guest_memory_release(struct vdpalu_dev *dev)
+{
+	vdpalu_close(dev);
+	for (unsigned int i = 0; i < nr_own_maps; i++)
+		munmap(own_maps[i].addr, own_maps[i].size);
+	nr_own_maps = nr_touch_maps = 0;
 }
 
 /* Fresh vring and driver state: the device starts from index 0. */
@@ -249,21 +365,296 @@ static void baseline(struct chain *c, struct vdpalu_dev *dev)
 	csv_row(c, BASELINE, &r, t[ARRAY_SIZE(step)]);
 }
 
+/* The command line of the next image: the chain's state. */
+struct next_argv {
+	char mem[32], runs[16], iter[16], method[4], regions[16];
+	char texec[32], blob_save[32];
+	const char *argv[32];
+	int argc;
+};
+
+static void next_argv(struct next_argv *a, const struct chain *c,
+		      enum method m)
+{
+	snprintf(a->mem, sizeof(a->mem), "%" PRIu64, c->mem_mib);
+	snprintf(a->runs, sizeof(a->runs), "%u", c->runs);
+	snprintf(a->iter, sizeof(a->iter), "%u", c->iter);
+	snprintf(a->method, sizeof(a->method), "%d", m);
+	snprintf(a->regions, sizeof(a->regions), "%u", c->regions);
+	a->argc = 0;
+#define ARG(s) (a->argv[a->argc++] = (s))
+	ARG("vdpa-lu-blackout");
+	ARG("--dev"); ARG(c->dev_path);
+	ARG("--csv"); ARG(c->csv);
+	ARG("--label"); ARG(c->label);
+	ARG("--mem"); ARG(a->mem);
+	ARG("--runs"); ARG(a->runs);
+	ARG("--iter"); ARG(a->iter);
+	ARG("--regions"); ARG(a->regions);
+	ARG("--continue"); ARG(a->method);
+	if (!c->keep_old_mm)
+		ARG("--no-keep-old-mm");
+	if (c->only_prestaged)
+		ARG("--only-prestaged");
+	if (c->no_batch)
+		ARG("--no-batch");
+#undef ARG
+	a->argv[a->argc] = NULL;
+}
+
+static void send_msg(int s, const struct xfer_msg *m, const int *fds,
+		     unsigned int nr_fds)
+{
+	union {
+		char buf[CMSG_SPACE(MAX_XFER_FDS * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = (void *)m, .iov_len = sizeof(*m) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *cm;
+
+	if (nr_fds) {
+		msg.msg_control = u.buf;
+		msg.msg_controllen = CMSG_SPACE(nr_fds * sizeof(int));
+		cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(nr_fds * sizeof(int));
+		memcpy(CMSG_DATA(cm), fds, nr_fds * sizeof(int));
+	}
+	if (sendmsg(s, &msg, 0) != sizeof(*m))
+		die("handover: sendmsg");
+}
+
+/* The next message, which must be of @type; its fds into @fds. */
+static void recv_msg(int s, uint32_t type, struct xfer_msg *m, int *fds)
+{
+	union {
+		char buf[CMSG_SPACE(MAX_XFER_FDS * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = m, .iov_len = sizeof(*m) };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = u.buf, .msg_controllen = sizeof(u.buf),
+	};
+	struct cmsghdr *cm;
+
+	if (recvmsg(s, &msg, MSG_CMSG_CLOEXEC) != sizeof(*m) || m->type != type) {
+		errno = EPROTO;
+		die("handover: unexpected message");
+	}
+	cm = CMSG_FIRSTHDR(&msg);
+	if (m->nr_fds && (!fds || !cm || cm->cmsg_type != SCM_RIGHTS ||
+			  cm->cmsg_len != CMSG_LEN(m->nr_fds * sizeof(int)))) {
+		errno = EPROTO;
+		die("handover: fds missing");
+	}
+	if (m->nr_fds)
+		memcpy(fds, CMSG_DATA(cm), m->nr_fds * sizeof(int));
+}
+
+/*
+ * Old process of a pre-staged handover.  The new process is started, given
+ * the fds and the description and has mapped and faulted in all of guest
+ * memory before SUSPEND; after it, one message and three ioctls (more on a
+ * VA device: the REMAPs).  Does not return: once the new process has
+ * served its first request, the old one lets go of guest memory and waits
+ * to exit with the status of the chain's end.
+ */
+static void prestage_next(struct chain *c, struct vdpalu_dev *dev)
+{
+	struct xfer_msg m = { .type = XFER_DESC };
+	int sv[2], fds[MAX_XFER_FDS], blob, n, status;
+	struct next_argv a;
+	char sock[16];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+		die("socketpair");
+	/* The new process inherits its end of the socket and nothing else. */
+	if (fcntl(sv[1], F_SETFD, 0))
+		die("fcntl");
+	next_argv(&a, c, PRESTAGED);
+	snprintf(sock, sizeof(sock), "%d", sv[1]);
+	a.argv[a.argc++] = "--incoming";
+	a.argv[a.argc++] = sock;
+	a.argv[a.argc] = NULL;
+	if (posix_spawn(&pid, "/proc/self/exe", NULL, NULL,
+			(char *const *)a.argv, environ))
+		die("spawn the new process");
+	close(sv[1]);
+
+	if (vdpalu_stage_describe(dev, NULL, 0, &blob))
+		die("describe the device");
+	fds[0] = blob;
+	n = vdpalu_blob_fds(blob, fds + 1, MAX_XFER_FDS - 1);
+	if (n < 0)
+		die("fds of the description");
+	m.nr_fds = n + 1;
+	send_msg(sv[0], &m, fds, m.nr_fds);
+	/* Meanwhile the guest would run on here. */
+	recv_msg(sv[0], XFER_READY, &m, NULL);
+
+	if (vdpalu_stage_suspend(dev, blob))
+		die("suspend for the handover");
+	m = (struct xfer_msg){
+		.type = XFER_GO, .t0 = dev->tl.start_ns,
+		.suspend_ns = dev->tl.ns[VDPALU_STEP_SUSPEND],
+	};
+	m.t_send = vdpalu_now_ns();
+	send_msg(sv[0], &m, NULL, 0);
+
+	/* Outside the blackout: let go of guest memory, then of the chain. */
+	recv_msg(sv[0], XFER_DONE, &m, NULL);
+	close(blob);
+	guest_memory_release(dev);
+	m = (struct xfer_msg){ .type = XFER_RELEASED };
+	send_msg(sv[0], &m, NULL, 0);
+	close(sv[0]);
+	if (waitpid(pid, &status, 0) != pid)
+		die("wait for the new process");
+	exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+}
+
+/* The system calls of the device steps, each as VHOST_GET_FEATURES. */
+static uint64_t syscall_floor(struct vdpalu_dev *dev, unsigned int n)
+{
+	uint64_t features, t = vdpalu_now_ns();
+
+	for (unsigned int i = 0; i < n; i++)
+		if (ioctl(dev->fd, VHOST_GET_FEATURES, &features) < 0)
+			die("VHOST_GET_FEATURES");
+	return vdpalu_now_ns() - t;
+}
+
+/*
+ * Where a REMAP's time goes, one system call at a time, with the device
+ * running (a set_map parent allows that): an empty batch, a REMAP inside
+ * a batch (the checks) and its BATCH_END (the parent's set_map), and a
+ * REMAP on its own.  Each remaps region 0 to where it is already.
+ */
+static void remap_profile(struct run *r, struct vdpalu_dev *dev)
+{
+	static const char *const name[] = {
+		"p-begin", "p-remap-batched", "p-end", "p-remap-alone",
+	};
+	const struct vdpalu_region *g = &dev->regions[0];
+	struct vhost_msg_v2 msg[] = {
+		{ .type = VHOST_IOTLB_MSG_V2, .iotlb.type = VHOST_IOTLB_BATCH_BEGIN },
+		{ .type = VHOST_IOTLB_MSG_V2, .iotlb = {
+			.iova = g->iova, .size = g->size,
+			.uaddr = (uintptr_t)g->addr, .type = VHOST_IOTLB_REMAP } },
+		{ .type = VHOST_IOTLB_MSG_V2, .iotlb.type = VHOST_IOTLB_BATCH_END },
+		{ .type = VHOST_IOTLB_MSG_V2, .iotlb = {
+			.iova = g->iova, .size = g->size,
+			.uaddr = (uintptr_t)g->addr, .type = VHOST_IOTLB_REMAP } },
+	};
+	uint64_t t[ARRAY_SIZE(msg) + 1];
+
+	t[0] = vdpalu_now_ns();
+	for (size_t i = 0; i < ARRAY_SIZE(msg); i++) {
+		if (write(dev->fd, &msg[i], sizeof(msg[i])) != sizeof(msg[i]))
+			return;	/* a dma_map parent refuses it while running */
+		t[i + 1] = vdpalu_now_ns();
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(msg); i++)
+		info_add(r, name[i], (t[i + 1] - t[i]) / 1e3);
+}
+
+/*
+ * New process of a pre-staged handover, started by prestage_next(): map,
+ * fault in, say ready; on "go" take over and serve the first request.
+ */
+static void prestaged_take_over(struct chain *c, struct vdpalu_dev *dev)
+{
+	static struct vdpalu_stage st;
+	struct xfer_msg m;
+	struct run r = { 0 };
+	int fds[MAX_XFER_FDS];
+	uint64_t chunk, t_wake, t_io, t_end, floor_ns, dev_ns;
+	unsigned int nr_msgs, i;
+	int s = c->incoming;
+
+	recv_msg(s, XFER_DESC, &m, fds);
+	if (vdpalu_stage_prepare(&st, fds[0], fds + 1, m.nr_fds - 1, NULL, NULL,
+				 VDPALU_STAGE_POPULATE))
+		die("prepare");
+	close(fds[0]);
+	chunk = st.dev.regions[0].size;
+	for (i = 1; i < c->regions; i++)
+		if (vdpalu_stage_add(&st, st.dev.regions[0].fd, i * chunk, chunk,
+				     i * chunk, VDPALU_STAGE_POPULATE, NULL))
+			die("stage a mapping");
+	m = (struct xfer_msg){ .type = XFER_READY, .prepare_ns = st.map_ns };
+	send_msg(s, &m, NULL, 0);
+
+	recv_msg(s, XFER_GO, &m, NULL);
+	t_wake = vdpalu_now_ns();
+	if (vdpalu_take_over(dev, &st, c->no_batch ? VDPALU_TAKE_OVER_NO_BATCH : 0))
+		die("take over");
+	t_io = vdpalu_now_ns();
+	first_io(dev);
+	t_end = vdpalu_now_ns();
+
+	/* SUSPEND, NEW_OWNER, RESUME and each IOTLB message. */
+	nr_msgs = dev->tl.ns[VDPALU_STEP_REMAP] ?
+		  st.nr_maps + (c->no_batch ? 0 : 2) : 0;
+	floor_ns = syscall_floor(dev, 3 + nr_msgs);
+	if (nr_msgs && !c->no_batch && c->regions == 1)
+		remap_profile(&r, dev);
+	if (vdpalu_take_over_finish(dev))
+		die("finish the take-over");
+
+	r.t0 = m.t0;
+	step_add(&r, "suspend", m.suspend_ns);
+	step_add(&r, "handoff", t_wake - (m.t0 + m.suspend_ns));
+	steps_from_timeline(&r, dev->tl.ns, VDPALU_STEP_NEW_OWNER,
+			    VDPALU_STEP_MAX);
+	step_add(&r, "first_io", t_end - t_io);
+	dev_ns = m.suspend_ns + dev->tl.ns[VDPALU_STEP_NEW_OWNER] +
+		 dev->tl.ns[VDPALU_STEP_REMAP] + dev->tl.ns[VDPALU_STEP_START];
+	info_add(&r, "device", dev_ns / 1e3);
+	info_add(&r, "floor", floor_ns / 1e3);
+	info_add(&r, "floor_n", 3 + nr_msgs);
+	info_add(&r, "regions", st.nr_maps);
+	info_add(&r, "prepare", st.map_ns / 1e3);
+	info_add(&r, "send", (t_wake - m.t_send) / 1e3);
+
+	/* Guest memory as this process has it, for the next runs. */
+	nr_touch_maps = nr_own_maps = 0;
+	for (i = 0; i < st.nr_maps; i++) {
+		touch_maps[nr_touch_maps++] = (struct guest_map){
+			st.maps[i].addr, st.maps[i].size };
+		if (i)	/* the first is libvdpalu's region 0 */
+			own_maps[nr_own_maps++] = touch_maps[i];
+	}
+	vdpalu_stage_free(&st);
+	/* The old process's teardown must not overlap the next run. */
+	m = (struct xfer_msg){ .type = XFER_DONE };
+	send_msg(s, &m, NULL, 0);
+	recv_msg(s, XFER_RELEASED, &m, NULL);
+	close(s);
+	/*
+	 * The floor again, first thing after a switch back from another
+	 * process, as the take-over runs: under TCG a switch of address
+	 * space empties the emulated TLB, and what follows pays to refill it.
+	 */
+	info_add(&r, "floor-after-switch", syscall_floor(dev, 3 + nr_msgs) / 1e3);
+	csv_row(c, PRESTAGED, &r, t_end);
+}
+
 /*
  * Everything but the save and the exec itself is done before SUSPEND: the
  * work of the benchmark must not show up in the blackout it measures.
  */
 static void exec_next(struct chain *c, struct vdpalu_dev *dev, enum method m)
 {
-	char mem[32], runs[16], iter[16], method[4], texec[32];
-	char blob_save[32], state[VDPALU_ENV_MAX], old_mm[VDPALU_ENV_MAX] = "";
+	char state[VDPALU_ENV_MAX], old_mm[VDPALU_ENV_MAX] = "";
 	char *vars[3] = { state, NULL, NULL };
+	struct next_argv a;
 	int blob;
 
-	snprintf(mem, sizeof(mem), "%" PRIu64, c->mem_mib);
-	snprintf(runs, sizeof(runs), "%u", c->runs);
-	snprintf(iter, sizeof(iter), "%u", c->iter);
-	snprintf(method, sizeof(method), "%d", m);
 	/* Before SUSPEND, as a VMM would: the guest still runs meanwhile. */
 	if (c->keep_old_mm && vdpalu_keep_old_mm(old_mm, sizeof(old_mm)))
 		die("keep the old address space");
@@ -276,8 +667,11 @@ static void exec_next(struct chain *c, struct vdpalu_dev *dev, enum method m)
 	if (vdpalu_save(dev, m == UPDATE_RESET ? VDPALU_FLOW_RESET :
 			VDPALU_FLOW_RESUME, NULL, 0, &blob))
 		die("save");
-	snprintf(blob_save, sizeof(blob_save), "%" PRIu64,
+	next_argv(&a, c, m);
+	snprintf(a.blob_save, sizeof(a.blob_save), "%" PRIu64,
 		 dev->tl.ns[VDPALU_STEP_BLOB_SAVE]);
+	a.argv[a.argc++] = "--blob-save-ns";
+	a.argv[a.argc++] = a.blob_save;
 	if (vdpalu_state_env(blob, state, sizeof(state)))
 		die("state variable");
 	/* The new image's environment, set just before exec: one thread. */
@@ -287,13 +681,11 @@ static void exec_next(struct chain *c, struct vdpalu_dev *dev, enum method m)
 	if (!environ)
 		die("environment");
 	/* Last: the exec clock starts here. */
-	snprintf(texec, sizeof(texec), "%" PRIu64, vdpalu_now_ns());
-	execl("/proc/self/exe", "vdpa-lu-blackout", "--dev", c->dev_path,
-	      "--csv", c->csv, "--label", c->label, "--mem", mem,
-	      "--runs", runs, "--iter", iter, "--continue", method,
-	      "--blob-save-ns", blob_save, "--t-exec", texec,
-	      c->keep_old_mm ? NULL : "--no-keep-old-mm",
-	      (char *)NULL);
+	snprintf(a.texec, sizeof(a.texec), "%" PRIu64, vdpalu_now_ns());
+	a.argv[a.argc++] = "--t-exec";
+	a.argv[a.argc++] = a.texec;
+	a.argv[a.argc] = NULL;
+	execv("/proc/self/exe", (char *const *)a.argv);
 	die("exec");
 }
 
@@ -301,6 +693,7 @@ static void usage(void)
 {
 	puts("usage: vdpa-lu-blackout --dev /dev/vhost-vdpa-N --mem MIB --runs N\n"
 	     "                        --csv FILE [--label pa|va] [--no-keep-old-mm]\n"
+	     "                        [--regions N --only-prestaged [--no-batch]]\n"
 	     "       vdpa-lu-blackout --help | --version\n"
 	     "Exit status: 0 measured, 1 failed, 2 command-line error.");
 }
@@ -315,7 +708,10 @@ int main(int argc, char **argv)
 {
 	uint64_t t_main = vdpalu_now_ns();
 	struct rlimit unlimited = { RLIM_INFINITY, RLIM_INFINITY };
-	struct chain c = { .label = "?", .runs = 5, .keep_old_mm = true };
+	struct chain c = {
+		.label = "?", .runs = 5, .keep_old_mm = true, .regions = 1,
+		.incoming = -1,
+	};
 	struct vdpalu_dev dev;
 	int cont = -1, opt;
 	static const struct option opts[] = {
@@ -331,6 +727,10 @@ int main(int argc, char **argv)
 		{ "no-keep-old-mm", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "regions", required_argument, NULL, 'R' },
+		{ "only-prestaged", no_argument, NULL, 'P' },
+		{ "no-batch", no_argument, NULL, 'b' },
+		{ "incoming", required_argument, NULL, 'I' },
 		{ 0 }
 	};
 	unsigned int u;
@@ -353,6 +753,13 @@ int main(int argc, char **argv)
 		case 'N': c.keep_old_mm = false; break;
 		case 'h': usage(); return 0;
 		case 'V': cli_version(); return 0;
+		case 'R': err = cli_uint("--regions", optarg, 1, MAX_MAPS, &c.regions); break;
+		case 'P': c.only_prestaged = true; break;
+		case 'b': c.no_batch = true; break;
+		case 'I':
+			err = cli_uint("--incoming", optarg, 0, INT_MAX, &u);
+			c.incoming = u;
+			break;
 		default: usage_error();
 		}
 		if (err)
@@ -362,6 +769,11 @@ int main(int argc, char **argv)
 		usage_error();
 	if (!c.dev_path || !c.csv || !c.mem_mib) {
 		cli_error("--dev, --csv and --mem are needed");
+		usage_error();
+	}
+	if ((c.regions > 1 && !c.only_prestaged) ||
+	    (c.mem_mib << 20) % c.regions) {
+		cli_error("--regions needs --only-prestaged and must divide --mem");
 		usage_error();
 	}
 	/* PA devices charge every pinned page against RLIMIT_MEMLOCK. */
@@ -377,14 +789,16 @@ int main(int argc, char **argv)
 			errno = ENODEV;
 			die("need a block device");
 		}
-		if (vdpalu_mem_alloc(&dev, 0, c.mem_mib << 20, NULL))
-			die("guest memory");
+		guest_memory_setup(&c, &dev);
 		vring_setup(&dev);
 		if (vdpalu_start(&dev))
 			die("DRIVER_OK");
 		first_io(&dev);
-		cont = UPDATE_RESUME;	/* as if a resume run just ended */
+		cont = PRESTAGED;	/* as if the last method just ran */
 		c.iter = -1;
+	} else if (c.incoming >= 0) {
+		/* Started by a pre-staged handover. */
+		prestaged_take_over(&c, &dev);
 	} else {
 		/* An update brought us here: finish and measure it. */
 		struct run r = { .exec_ns = t_main - c.t_exec };
@@ -414,23 +828,30 @@ int main(int argc, char **argv)
 		csv_row(&c, cont, &r, t_end);
 		if (vdpalu_release_old_mm(getenv(VDPALU_OLD_MM_ENV), true))
 			die("release the old address space");
+		maps_from_regions(&dev);
 	}
 
 	switch (cont) {
-	case UPDATE_RESUME:
+	case PRESTAGED:
 		if (++c.iter == c.runs)
 			break;
-		touch_guest_memory(&dev);
+		touch_guest_memory();
+		if (c.only_prestaged)
+			prestage_next(&c, &dev);
 		baseline(&c, &dev);
 		exec_next(&c, &dev, UPDATE_RESET);
 		break;
 	case UPDATE_RESET:
-		touch_guest_memory(&dev);
+		touch_guest_memory();
 		exec_next(&c, &dev, UPDATE_RESUME);
+		break;
+	case UPDATE_RESUME:
+		touch_guest_memory();
+		prestage_next(&c, &dev);
 		break;
 	default:
 		break;
 	}
-	vdpalu_close(&dev);
+	guest_memory_release(&dev);
 	return 0;
 }

@@ -90,6 +90,9 @@ ssize_t vdpalu_blob_encode(const struct vdpalu_dev *dev, const void *app,
 int vdpalu_blob_decode(const void *buf, size_t len, const int *fds,
 		       unsigned int nr_fds, struct vdpalu_dev *dev,
 		       void *app, size_t *app_len);
+/* Encode @dev and @app into @fd from offset 0 and seal it. */
+int vdpalu_blob_write(const struct vdpalu_dev *dev, int fd, const void *app,
+		      size_t app_len);
 /* Read a whole blob from @fd (from offset 0) into @buf. */
 ssize_t vdpalu_blob_read(int fd, void *buf, size_t buf_len);
 

@@ -86,7 +86,7 @@ static int mark_fds(struct vdpalu_dev *dev, bool cloexec)
 				 strerror(errno)) : 0;
 }
 
-static int write_blob(struct vdpalu_dev *dev, int fd, const void *app,
+int vdpalu_blob_write(const struct vdpalu_dev *dev, int fd, const void *app,
 		      size_t app_len)
 {
 	uint8_t *buf = malloc(VDPALU_BLOB_MAX);
@@ -174,7 +174,7 @@ int vdpalu_save(struct vdpalu_dev *dev, enum vdpalu_flow flow,
 
 	t = vdpalu_now_ns();
 	dev->status = run_status;	/* what the new image restores */
-	if (write_blob(dev, fd, app, app_len) || mark_fds(dev, false) ||
+	if (vdpalu_blob_write(dev, fd, app, app_len) || mark_fds(dev, false) ||
 	    vdpalu_set_cloexec(fd, false))
 		goto fail_undo;
 	step_end(dev, VDPALU_STEP_BLOB_SAVE, t, 0);

@@ -53,7 +53,7 @@ extern "C" {
 #endif
 
 #define VDPALU_VERSION_MAJOR	0
-#define VDPALU_VERSION_MINOR	1
+#define VDPALU_VERSION_MINOR	2
 #define VDPALU_VERSION_PATCH	0
 #define VDPALU_VERSION_NUM(a, b, c)	(((a) << 16) | ((b) << 8) | (c))
 #define VDPALU_VERSION	VDPALU_VERSION_NUM(VDPALU_VERSION_MAJOR,	\
@@ -266,6 +266,129 @@ VDPALU_API int vdpalu_release_old_mm(const char *fds, bool wait);
 
 /* Pinned memory of the calling process (VmPin of /proc/self/status). */
 VDPALU_API long vdpalu_vmpin_kb(void);
+
+/*
+ * Pre-staged handover (what QEMU's cpr-transfer does): the new process is
+ * started while the old one still runs the guest, receives the device fd,
+ * eventfds and memfds over a UNIX socket (SCM_RIGHTS), maps guest memory
+ * and faults it in; only then does the old process suspend.  What is left
+ * in the device blackout is SUSPEND, passing a few bytes, NEW_OWNER, one
+ * REMAP per mapping (VA devices, one IOTLB batch when the device acks
+ * IOTLB_BATCH) and RESUME: nothing that grows with guest memory.
+ *
+ *	old process				new process
+ *	vdpalu_stage_describe(&dev, app,
+ *			      len, &blob);
+ *	send blob + vdpalu_blob_fds() ---->	vdpalu_stage_prepare(&st, blob,
+ *						    fds, n, app, &len,
+ *						    VDPALU_STAGE_POPULATE);
+ *	(guest runs on)		     <----	"ready"
+ *	vdpalu_stage_suspend(&dev, blob);
+ *	"go"			     ---->	vdpalu_take_over(&dev, &st, 0);
+ *						... guest runs here ...
+ *						vdpalu_take_over_finish(&dev);
+ *						vdpalu_stage_free(&st);
+ *
+ * Only the resume flow can be pre-staged (the reset flow reads vring state
+ * after SUSPEND): the device must offer SUSPEND, RESUME and NEW_OWNER.
+ * The description is of a running device, so the old process must not
+ * change it (vrings, regions, features) between vdpalu_stage_describe()
+ * and vdpalu_stage_suspend(); the latter checks and refuses with ESTALE.
+ */
+
+/* A guest memory mapping a pre-staged new process has ready for REMAP. */
+struct vdpalu_stage_map {
+	int fd;			/* memfd, as received */
+	uint64_t offset;	/* in the memfd */
+	uint64_t size;
+	uint64_t iova;
+	void *addr;		/* where this process maps it */
+};
+
+struct vdpalu_stage {
+	struct vdpalu_dev dev;	/* as described: fd, vqs, regions mapped */
+	unsigned int nr_maps;	/* the regions of dev, then vdpalu_stage_add() */
+	unsigned int max_maps;
+	struct vdpalu_stage_map *maps;
+	uint64_t map_ns;	/* spent mapping and faulting in */
+	bool taken;		/* vdpalu_take_over() succeeded */
+};
+
+/* vdpalu_stage_prepare(), vdpalu_stage_add(): fault all of it in now. */
+#define VDPALU_STAGE_POPULATE		(1U << 0)
+/* vdpalu_take_over(): one IOTLB message per REMAP, no batch around them. */
+#define VDPALU_TAKE_OVER_NO_BATCH	(1U << 0)
+
+/*
+ * Old process: IOTLB_UPDATE of one mapping the VMM keeps track of itself
+ * (a VMM with more than VDPALU_MAX_REGIONS regions, e.g. QEMU's memory
+ * listener), in a batch of its own when IOTLB_BATCH is acked.  @addr must
+ * be a MAP_SHARED mapping of a memfd.  vdpalu_save() and vdpalu_restore()
+ * do not know it; a pre-staged new process adds it with vdpalu_stage_add().
+ */
+VDPALU_API int vdpalu_dma_map(struct vdpalu_dev *dev, uint64_t iova, uint64_t size,
+		   void *addr);
+
+/*
+ * Old process, device running: write a description of the device (resume
+ * flow) and @app_len bytes of VMM state into a sealed memfd, without
+ * suspending.  Its fd in @blob_fd (FD_CLOEXEC set: it is for SCM_RIGHTS);
+ * vdpalu_blob_fds() names the fds to send with it.  Refuses, changing
+ * nothing, what vdpalu_save() refuses and a device without RESUME.
+ */
+VDPALU_API int vdpalu_stage_describe(struct vdpalu_dev *dev, const void *app,
+			  size_t app_len, int *blob_fd);
+/*
+ * Old process, once the new one is ready: check that the device is still
+ * as @blob_fd describes it (ESTALE if not, still running), then SUSPEND.
+ * The blackout starts here: dev->tl.start_ns.  After this, vdpalu_cancel()
+ * resumes the device if the new process gives up.
+ */
+VDPALU_API int vdpalu_stage_suspend(struct vdpalu_dev *dev, int blob_fd);
+
+/*
+ * New process: read the description in @blob_fd (@fds/@nr_fds: the
+ * received fds in vdpalu_blob_fds() order, or NULL if the numbers are
+ * unchanged), map every region of guest memory MAP_SHARED anywhere and,
+ * with VDPALU_STAGE_POPULATE, fault it in.  Queries the device, changes
+ * nothing on it.  @app receives the VMM state (VDPALU_APP_MAX bytes).
+ * On failure nothing stays mapped.
+ */
+VDPALU_API int vdpalu_stage_prepare(struct vdpalu_stage *st, int blob_fd,
+			 const int *fds, unsigned int nr_fds, void *app,
+			 size_t *app_len, unsigned int flags);
+/*
+ * New process: map (and with VDPALU_STAGE_POPULATE fault in) a mapping the
+ * old process made with vdpalu_dma_map(): @fd is the received memfd.
+ * Returns its address through @addr if not NULL.
+ */
+VDPALU_API int vdpalu_stage_add(struct vdpalu_stage *st, int fd, uint64_t offset,
+		     uint64_t size, uint64_t iova, unsigned int flags,
+		     void **addr);
+/*
+ * New process, after the old one suspended: VHOST_NEW_OWNER; when the
+ * device offers IOTLB_REMAP, REMAP of every staged mapping, in one batch
+ * if acked (unless VDPALU_TAKE_OVER_NO_BATCH); RESUME.  Nothing else: the
+ * device runs again when it returns and @dev is it (dev->tl: new-owner,
+ * remap with its count, start).  If NEW_OWNER fails nothing has changed
+ * and the stage can be retried or freed; a later failure hands the device
+ * to @dev anyway (errno and message say what failed).
+ */
+VDPALU_API int vdpalu_take_over(struct vdpalu_dev *dev, struct vdpalu_stage *st,
+		     unsigned int flags);
+/*
+ * New process, with the guest running: what need not be in the blackout.
+ * Ack the backend features again (the consent to the next transfer, which
+ * NEW_OWNER used up), set FD_CLOEXEC on the device's fds, read device id
+ * and features.
+ */
+VDPALU_API int vdpalu_take_over_finish(struct vdpalu_dev *dev);
+/*
+ * Free the stage.  Before a successful take-over it unmaps what it mapped
+ * (the fds stay the caller's); after it, the mappings stay: they are the
+ * guest memory the device now uses.
+ */
+VDPALU_API void vdpalu_stage_free(struct vdpalu_stage *st);
 
 #ifdef __cplusplus
 }

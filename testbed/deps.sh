@@ -1,6 +1,7 @@
 #!/bin/bash
 # Install the Debian packages the project needs, and only those missing.
 # A second run installs nothing and prints one line.
+# Usage: deps.sh [bench]   (bench: also what `make bench` needs)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -12,6 +13,9 @@ packages=(
 	iproute2
 	gnuplot-nox
 )
+# Only the benchmark's plots need matplotlib (`make bench` asks for it);
+# make check does not.
+[ "${1:-}" = bench ] && packages+=(python3-matplotlib)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

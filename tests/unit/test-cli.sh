@@ -9,6 +9,9 @@ set -u
 top=$(cd "$(dirname "$0")/../.." && pwd -P)
 O=${O:-$top/build/user}
 vmm=$O/vmm/vdpa-lu-vmm vduse=$O/vmm/vdpa-lu-vduse-blk blackout=$O/bench/vdpa-lu-blackout
+# The version the library header declares, as --version must print it
+version=$(sed -n 's/^#define VDPALU_VERSION_\(MAJOR\|MINOR\|PATCH\)[[:space:]]*\([0-9]*\).*/\2/p' \
+	"$top/lib/vdpalu.h" | paste -sd.)
 . "$top/testbed/tap.sh"
 out=$(mktemp) err=$(mktemp)
 trap 'rm -f "$out" "$err"' EXIT
@@ -35,7 +38,7 @@ helps() {	# PROGRAM OPTION WORD: status 0, WORD on stdout
 for p in "$vmm" "$vduse" "$blackout"; do
 	[ -x "$p" ] || { echo "Bail out! $p missing: build userspace first"; exit 1; }
 	helps "$p" --help usage:
-	helps "$p" --version "0\.1\.0"
+	helps "$p" --version "${version//./\\.}"
 	refused "--bogus" -- "$p" --bogus
 done
 
