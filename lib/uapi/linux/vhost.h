@@ -294,8 +294,11 @@
  * - EINVAL: the device has no owner, the caller already is the owner, or
  *   the device works on virtual addresses and has no mapping to remap
  *   (see %VHOST_BACKEND_F_IOTLB_REMAP).
- * - EBUSY: the device is running (DRIVER_OK set and not suspended), or
- *   an IOTLB batch is open.
+ * - EBUSY: the device is running (DRIVER_OK set and not suspended).
+ * - the parent's errno: a batch that the previous owner left open (exec
+ *   between %VHOST_IOTLB_BATCH_BEGIN and %VHOST_IOTLB_BATCH_END) is ended
+ *   first, as %VHOST_IOTLB_BATCH_END would; if the parent refuses it, the
+ *   batch stays open and the call can be repeated.
  * - ENOMEM: the caller's RLIMIT_MEMLOCK cannot hold the device's pinned
  *   pages on top of what the caller already has pinned.
  */

@@ -83,7 +83,10 @@ struct vhost_iotlb_msg {
  * VHOST_IOTLB_UPDATE messages, and ending with VHOST_IOTLB_BATCH_END.
  * When one of these two values is used as the message type, the rest
  * of the fields in the message are ignored. There's no guarantee that
- * these changes take place automatically in the device.
+ * these changes take place automatically in the device. A device that
+ * takes the batch's mappings at VHOST_IOTLB_BATCH_END and fails to keeps
+ * the mappings it had: that message then fails with the error, and the
+ * batch stays open so that it can be sent again.
  */
 #define VHOST_IOTLB_BATCH_BEGIN    5
 #define VHOST_IOTLB_BATCH_END      6
@@ -232,14 +235,19 @@ struct vhost_vdpa_iova_range {
  * %VHOST_VDPA_RESUME fail with EBUSY. The new owner gives each mapping its
  * new address with a %VHOST_IOTLB_REMAP message, or removes it with
  * %VHOST_IOTLB_INVALIDATE. A remap sent inside a batch takes effect at
- * %VHOST_IOTLB_BATCH_END: until then the device does not run either.
+ * %VHOST_IOTLB_BATCH_END: until then the device does not run either. If
+ * the parent refuses the batch at %VHOST_IOTLB_BATCH_END, that message
+ * fails with the parent's errno, every remap of the batch is undone (the
+ * mappings are stale again, at their previous addresses) and the batch
+ * stays open.
  *
  * %VHOST_IOTLB_REMAP (v1 or v2 message, inside a batch or not): @iova and
  * @size name a mapping exactly as %VHOST_IOTLB_UPDATE created it (a range
- * the kernel split internally is remapped as one), @uaddr is its address
- * in the owner's address space, and @perm must be 0. The new range must
- * map the same file at the same offsets as the original one. Errors,
- * reported as they are and leaving the mapping unchanged:
+ * the kernel split internally is remapped as one; once part of it was
+ * invalidated, what is left on either side of that part), @uaddr is its
+ * address in the owner's address space, and @perm must be 0. The new
+ * range must map the same file at the same offsets as the original one.
+ * Errors, reported as they are and leaving the mapping unchanged:
  *
  * - EOPNOTSUPP: the device does not offer VHOST_BACKEND_F_IOTLB_REMAP.
  * - EPERM: the caller is not the owner.
