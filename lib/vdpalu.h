@@ -229,6 +229,18 @@ int vdpalu_blob_fd_from_env(void);
 int vdpalu_keep_old_mm(void);
 int vdpalu_release_old_mm(bool wait);
 
+/*
+ * Fault drills: @fn is called with the name of each point of an update
+ * as it is passed, in this process, until it is set again (NULL: none).
+ * The points are the vdpalu_step_name()s of vdpalu_save() and
+ * vdpalu_restore() as each step ends, plus "backend-features" (restore:
+ * acked again after NEW_OWNER) and "remap-open" (restore: REMAP batch
+ * begun, first region remapped, BATCH_END not sent).  A test kills the
+ * process there (tests/vm/lu-stress.c); a VMM has no use for it.
+ */
+typedef void (*vdpalu_step_hook_fn)(const char *point, void *arg);
+void vdpalu_set_step_hook(vdpalu_step_hook_fn fn, void *arg);
+
 /* Pinned memory of the calling process (VmPin of /proc/self/status). */
 long vdpalu_vmpin_kb(void);
 

@@ -38,16 +38,22 @@ host_stage() {
 [ "${LU_TESTBED_SELFTEST:-1}" = 1 ] && host_stage testbed-selftest "$TOP/testbed/selftest.sh"
 
 suites=()
-for s in "$TOP"/tests/vm/smoke.sh "$TOP"/tests/vm/run.sh; do
+for s in "$TOP"/tests/vm/smoke.sh "$TOP"/tests/vm/run.sh "$TOP"/tests/vm/stress.sh; do
 	[ -f "$s" ] && suites+=("$s")
 done
 suites_arg=$(IFS=:; echo "${suites[*]:-}")
+# The stress suite's knobs reach the guest's environment as kernel
+# command-line words, only when set.
+stress_env=""
+for v in STRESS_OPS STRESS_SEED STRESS_RACE_ROUNDS; do
+	[ -n "${!v:-}" ] && stress_env="$stress_env $v=${!v}"
+done
 
 for m in "${order[@]}"; do
 	[ -n "${modes[$m]:-}" ] || die "unknown mode $m (one of ${!modes[*]})"
 	step "VM run $m: ${modes[$m]}"
 	"$TOP/testbed/run-vm.sh" --name "check-$m" \
-		--append "${modes[$m]} BUILD=$BUILD lu_selftests=$BUILD/selftests/vhost_vdpa lu_top=$TOP lu_suites=$suites_arg lu_filter=${LU_FILTER:-}" \
+		--append "${modes[$m]} BUILD=$BUILD lu_selftests=$BUILD/selftests/vhost_vdpa lu_top=$TOP lu_suites=$suites_arg lu_filter=${LU_FILTER:-}$stress_env" \
 		"$TOP/testbed/vm-tests.sh"
 	status=$?
 	logs+=("$BUILD/vm/check-$m/output.log")
