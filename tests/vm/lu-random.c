@@ -288,7 +288,7 @@ static void kill_hook(const char *point, void *arg)
 static void worker_loop(int chan, bool owner) __attribute__((noreturn));
 
 /* Fork a holder of the fd, or one that execs a new image, with a channel. */
-static int spawn_child(bool do_exec, int *child_chan)
+static int spawn_child(int chan, bool do_exec, int *child_chan)
 {
 	int sp[2];
 	pid_t pid;
@@ -299,6 +299,8 @@ static int spawn_child(bool do_exec, int *child_chan)
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {
+		/* The owner's channel must end when the owner does. */
+		close(chan);
 		close(sp[0]);
 		if (do_exec) {
 			char self[512], a[16], b[16];
@@ -427,7 +429,7 @@ static void worker_loop(int chan, bool owner)
 			r.ret += tr.ret;
 			r.vmpin = vdpalu_vmpin_kb();
 		} else if (owner && (c.op == OP_FORK_CHILD || c.op == OP_EXEC_CHILD)) {
-			r.ret = spawn_child(c.op == OP_EXEC_CHILD, &fd);
+			r.ret = spawn_child(chan, c.op == OP_EXEC_CHILD, &fd);
 			r.pid = r.ret;
 		} else if (owner && c.op == OP_UPDATE) {
 			update(chan, &c, &r);
@@ -485,6 +487,40 @@ static int recv_reply(int chan, struct reply *r, int *fd)
 	return 0;
 }
 
+/* A hang: where every process of the test is, for the report. */
+static void dump_tasks(void)
+{
+	char path[64], line[256];
+	int pid;
+
+	for (pid = 1; pid < 65536; pid++) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		if (fgets(line, sizeof(line), f) && getpgid(pid) == getpgid(0))
+			printf("# task %s", line);
+		fclose(f);
+		if (getpgid(pid) != getpgid(0))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/wchan", pid);
+		if ((f = fopen(path, "re"))) {
+			if (fgets(line, sizeof(line), f))
+				printf("#   wchan %s\n", line);
+			fclose(f);
+		}
+		snprintf(path, sizeof(path), "/proc/%d/stack", pid);
+		if ((f = fopen(path, "re"))) {
+			while (fgets(line, sizeof(line), f))
+				printf("#   %s", line);
+			fclose(f);
+		}
+	}
+	fflush(stdout);
+}
+
 /* Send @c to @a and wait for the answer; -ETIMEDOUT is a hung process. */
 static int call(struct actor *a, const struct cmd *c, struct reply *r,
 		int *fd)
@@ -497,11 +533,19 @@ static int call(struct actor *a, const struct cmd *c, struct reply *r,
 		ret = -EPIPE;
 	else
 		ret = recv_reply(a->chan, r, fd);
-	if (ret == -ETIMEDOUT)
+	if (ret == -ETIMEDOUT) {
+		dump_tasks();
 		fatal("op %d of pid %d: no answer in %d ms (hung)", c->op,
 		      a->pid, REPLY_MS);
-	if (ret && !may_die)
-		fatal("op %d: pid %d is gone", c->op, a->pid);
+	}
+	if (ret && !may_die) {
+		int st = 0;
+
+		wait_bounded(a->pid, &st, 2000);
+		fatal("op %d: pid %d is gone (%s %d)", c->op, a->pid,
+		      WIFSIGNALED(st) ? "signal" : "exit status",
+		      WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+	}
 	return ret;
 }
 
@@ -576,7 +620,7 @@ static void start_owner(bool check_data)
 	if (pid == 0) {
 		close(sp[0]);
 		scratch_map();
-		if (guest_open(&wdev, dev_path)) {
+		if (guest_open_wait(&wdev, dev_path, 5000)) {
 			fprintf(stderr, "open: %s\n", vdpalu_errmsg());
 			_exit(3);
 		}

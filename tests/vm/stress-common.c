@@ -122,6 +122,19 @@ int guest_open(struct vdpalu_dev *d, const char *path)
 	return vdpalu_start(d);
 }
 
+int guest_open_wait(struct vdpalu_dev *d, const char *path, int ms)
+{
+	int ret;
+
+	/* Only the open itself can be busy; then nothing is held. */
+	while ((ret = guest_open(d, path)) && errno == EBUSY && d->fd < 0 &&
+	       ms > 0) {
+		usleep(10000);
+		ms -= 10;
+	}
+	return ret;
+}
+
 static uint64_t pattern(unsigned int blk, uint64_t gen, unsigned int i)
 {
 	return ((uint64_t)blk << 56) ^ (gen << 20) ^ (i * 0x9e3779b97f4a7c15ULL);

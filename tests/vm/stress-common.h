@@ -51,6 +51,11 @@ long vmpin_kb_of(pid_t pid);
 /* Open @path, negotiate, map guest memory, set up vq 0, DRIVER_OK. */
 int guest_open(struct vdpalu_dev *d, const char *path);
 /*
+ * guest_open(), retried for up to @ms while the device is busy: a killed
+ * holder's file is released when its exit is through, not at the kill.
+ */
+int guest_open_wait(struct vdpalu_dev *d, const char *path, int ms);
+/*
  * One request on vq 0: write block @blk with the pattern of @gen, or read
  * it and compare.  0, -ETIMEDOUT (2 s, no completion), -EIO (status) or
  * -EBADMSG (data differ).
