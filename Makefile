@@ -17,7 +17,7 @@ SELFTESTS := $(BUILD)/selftests/vhost_vdpa
 export BUILD KTREE KOBJ
 
 .PHONY: all help testbed-tools deps kernel-source kernel headers selftests userspace unit \
-	check vm-check checkpatch check-bisect check-mlx5 demo shell kernel-tree series bench clean
+	check check-stress vm-check checkpatch check-bisect check-mlx5 demo shell kernel-tree series bench clean
 
 all: kernel selftests userspace
 
@@ -77,6 +77,15 @@ check-mlx5: kernel-source
 ## check         everything: checkpatch, mlx5 compile, host tests, VM tests
 check: checkpatch check-mlx5 kernel selftests userspace
 	@LU_HOST_TESTS="$(if $(wildcard tests/unit/Makefile),$(MAKE) -s -C $(TOP)/tests/unit O=$(USER_O) KHDR=$(KHDR) check)" \
+		testbed/check.sh $(MODES)
+
+## check-stress the VM suites and the kselftests on a KASAN + lockdep + failslab kernel
+##               (build/kbuild-kasan), stress suite with STRESS_OPS=50000, 50 rounds per race
+check-stress: selftests userspace
+	@KASAN=1 KOBJ=$(BUILD)/kbuild-kasan testbed/build-kernel.sh
+	@KOBJ=$(BUILD)/kbuild-kasan STRESS_OPS=$${STRESS_OPS:-50000} \
+		STRESS_RACE_ROUNDS=$${STRESS_RACE_ROUNDS:-50} \
+		STRESS_KILL_METHODS=$${STRESS_KILL_METHODS:-exec,fork,transfer} LU_TESTBED_SELFTEST=0 \
 		testbed/check.sh $(MODES)
 
 ## vm-check      only the VM part of check (MODES="pa-batch va-map", LU_FILTER=name)

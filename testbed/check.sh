@@ -45,7 +45,7 @@ suites_arg=$(IFS=:; echo "${suites[*]:-}")
 # The stress suite's knobs reach the guest's environment as kernel
 # command-line words, only when set.
 stress_env=""
-for v in STRESS_OPS STRESS_SEED STRESS_RACE_ROUNDS; do
+for v in STRESS_OPS STRESS_SEED STRESS_RACE_ROUNDS STRESS_KILL_METHODS; do
 	[ -n "${!v:-}" ] && stress_env="$stress_env $v=${!v}"
 done
 

@@ -12,7 +12,9 @@
 # Environment: O (build output), STRESS_OPS (random operations, 10000),
 # STRESS_RACE_ROUNDS (rounds per race, 10), STRESS_SEED (default: from the
 # clock; printed, and a failure prints the command that replays it),
-# STRESS_KILL_METHODS ("exec fork transfer").
+# STRESS_KILL_METHODS (comma-separated; default two of exec, fork, transfer
+# per mode, so that make check covers each in a PA and a VA mode within
+# its time; make check-stress sets all three).
 set -u
 O=${O:-${BUILD:-$(cd "$(dirname "$0")/../.." && pwd)/build}/user}
 VMM=$O/vmm/vdpa-lu-vmm
@@ -68,8 +70,16 @@ run_prog() {
 	ok $? "$mode $name: ended with status $st in $((SECONDS - start)) s$( [ $st = 124 ] && echo ' (TIMEOUT: hung)')"
 }
 
+case $mode in
+pa-batch) methods=exec,fork ;;
+va-batch) methods=fork,transfer ;;
+pa-map) methods=transfer,exec ;;
+*) methods=exec,fork ;;
+esac
+methods=${STRESS_KILL_METHODS:-$methods}
+echo "# kill methods: $methods"
 # shellcheck disable=SC2086 # the methods are words
-run_prog lu-kill 900 "$T/lu-kill" "$path" ${STRESS_KILL_METHODS:-}
+run_prog lu-kill 900 "$T/lu-kill" "$path" ${methods//,/ }
 run_prog lu-race 900 "$T/lu-race" "$path" "$ROUNDS" "$SEED"
 run_prog lu-random 1800 "$T/lu-random" "$path" --seed "$SEED" --ops "$OPS"
 
