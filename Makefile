@@ -17,7 +17,7 @@ SELFTESTS := $(BUILD)/selftests/vhost_vdpa
 export BUILD KTREE KOBJ
 
 .PHONY: uapi-headers all help preflight testbed-tools deps kernel-source kernel headers selftests userspace unit \
-	check vm-check checkpatch check-bisect check-mlx5 demo shell kernel-tree series bench clean
+	check check-stress vm-check checkpatch check-bisect check-mlx5 demo shell kernel-tree series bench clean
 
 all: kernel selftests userspace
 
@@ -85,6 +85,15 @@ check-mlx5: kernel-source
 check: checkpatch check-mlx5 kernel selftests userspace
 	@LU_HOST_TESTS="$(MAKE) -s -C $(TOP)/tests/unit O=$(USER_O) check" KHDR=$(KHDR) \
 		exec setpriv --pdeathsig TERM testbed/check.sh $(MODES)
+
+## check-stress the VM suites and the kselftests on a KASAN + lockdep + failslab kernel
+##               (build/kbuild-kasan), stress suite with STRESS_OPS=50000, 50 rounds per race
+check-stress: selftests userspace
+	@KASAN=1 KOBJ=$(BUILD)/kbuild-kasan testbed/build-kernel.sh
+	@KOBJ=$(BUILD)/kbuild-kasan STRESS_OPS=$${STRESS_OPS:-50000} \
+		STRESS_RACE_ROUNDS=$${STRESS_RACE_ROUNDS:-50} \
+		STRESS_KILL_METHODS=$${STRESS_KILL_METHODS:-exec,fork,transfer} LU_TESTBED_SELFTEST=0 \
+		LU_STRESS=1 LU_UAPI_CHECK=0 exec setpriv --pdeathsig TERM testbed/check.sh $(MODES)
 
 ## vm-check      only the VM part of check (MODES="pa-batch va-map", LU_FILTER=name)
 vm-check: kernel selftests userspace

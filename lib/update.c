@@ -25,11 +25,27 @@
 
 #include "internal.h"
 
+static vdpalu_step_hook_fn step_hook;
+static void *step_hook_arg;
+
+void vdpalu_set_step_hook(vdpalu_step_hook_fn fn, void *arg)
+{
+	step_hook = fn;
+	step_hook_arg = arg;
+}
+
+static void passed(const char *point)
+{
+	if (step_hook)
+		step_hook(point, step_hook_arg);
+}
+
 static void step_end(struct vdpalu_dev *dev, enum vdpalu_step s, uint64_t t,
 		     uint32_t count)
 {
 	dev->tl.ns[s] = vdpalu_now_ns() - t;
 	dev->tl.count[s] = count;
+	passed(vdpalu_step_name(s));
 }
 
 static const char *need_msg(unsigned int bit)
@@ -240,6 +256,8 @@ static int remap_all(struct vdpalu_dev *dev)
 		if (vdpalu_iotlb(dev, VHOST_IOTLB_REMAP, r->iova, r->size,
 				 (uintptr_t)r->addr, 0))
 			return -1;
+		if (i == 0)
+			passed("remap-open");
 	}
 	if (vdpalu_iotlb_batch(dev, VHOST_IOTLB_BATCH_END))
 		return -1;
@@ -368,6 +386,7 @@ int vdpalu_restore(struct vdpalu_dev *dev, int blob_fd, const int *fds,
 			 "VHOST_SET_BACKEND_FEATURES"))
 		goto fail;
 	nd.backend_features = ack;
+	passed("backend-features");
 
 	if (nd.flow == VDPALU_FLOW_RESET) {
 		status = restart_reset_flow(&nd);

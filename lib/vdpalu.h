@@ -264,6 +264,18 @@ VDPALU_API char **vdpalu_exec_env(char *const *base, char *const *vars);
 VDPALU_API int vdpalu_keep_old_mm(char *var, size_t len);
 VDPALU_API int vdpalu_release_old_mm(const char *fds, bool wait);
 
+/*
+ * Fault drills: @fn is called with the name of each point of an update
+ * as it is passed, in this process, until it is set again (NULL: none).
+ * The points are the vdpalu_step_name()s of vdpalu_save() and
+ * vdpalu_restore() as each step ends, plus "backend-features" (restore:
+ * acked again after NEW_OWNER) and "remap-open" (restore: REMAP batch
+ * begun, first region remapped, BATCH_END not sent).  A test kills the
+ * process there (tests/vm/lu-stress.c); a VMM has no use for it.
+ */
+typedef void (*vdpalu_step_hook_fn)(const char *point, void *arg);
+VDPALU_API void vdpalu_set_step_hook(vdpalu_step_hook_fn fn, void *arg);
+
 /* Pinned memory of the calling process (VmPin of /proc/self/status). */
 VDPALU_API long vdpalu_vmpin_kb(void);
 

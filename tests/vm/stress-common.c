@@ -1,0 +1,249 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* The guest, counters and waits shared by the stress programs. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/vhost.h>
+#include <linux/virtio_blk.h>
+#include <linux/virtio_ring.h>
+
+#include "stress-common.h"
+
+int failures;
+
+static char param(const char *name)
+{
+	char path[128];
+	FILE *f;
+	int c;
+
+	snprintf(path, sizeof(path), "/sys/module/vdpa_sim/parameters/%s", name);
+	f = fopen(path, "re");
+	if (!f)
+		return '?';
+	c = fgetc(f);
+	fclose(f);
+	return c;
+}
+
+bool booted_va(void)
+{
+	char c = param("use_va");
+
+	return c == 'Y' || c == '1';
+}
+
+bool booted_batch(void)
+{
+	char c = param("batch_mapping");
+
+	return c == 'Y' || c == '1';
+}
+
+long guest_pin_kb(void)
+{
+	return booted_va() ? 0 : G_SIZE / 1024;
+}
+
+static long vmstat(const char *key)
+{
+	char k[64];
+	long v, ret = -1;
+	FILE *f = fopen("/proc/vmstat", "re");
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %ld", k, &v) == 2)
+		if (!strcmp(k, key))
+			ret = v;
+	fclose(f);
+	return ret;
+}
+
+long pins_outstanding(void)
+{
+	return vmstat("nr_foll_pin_acquired") - vmstat("nr_foll_pin_released");
+}
+
+long pins_settle(long want, int ms)
+{
+	long now = pins_outstanding();
+
+	/* Releases of a dead process's file can still be on their way. */
+	for (; now != want && ms > 0; ms -= 10) {
+		usleep(10000);
+		now = pins_outstanding();
+	}
+	return now;
+}
+
+long vmpin_kb_of(pid_t pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmPin: %ld", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/* The driver's indexes, at the start of guest memory. */
+struct gidx {
+	uint16_t avail_idx;
+	uint16_t used_seen;
+};
+
+int guest_open(struct vdpalu_dev *d, const char *path)
+{
+	uint8_t *g;
+
+	if (vdpalu_open(d, path, 0) || vdpalu_negotiate(d, 0) ||
+	    vdpalu_mem_alloc(d, G_IOVA, G_SIZE, NULL))
+		return -1;
+	g = vdpalu_iova_to_va(d, G_IOVA);
+	memset(g, 0, 0x30000);
+	if (vdpalu_vq_setup(d, 0, G_QN, G_RING, G_RING + 0x1000,
+			    G_RING + 0x2000))
+		return -1;
+	return vdpalu_start(d);
+}
+
+int guest_open_wait(struct vdpalu_dev *d, const char *path, int ms)
+{
+	int ret;
+
+	/* Only the open itself can be busy; then nothing is held. */
+	while ((ret = guest_open(d, path)) && errno == EBUSY && d->fd < 0 &&
+	       ms > 0) {
+		usleep(10000);
+		ms -= 10;
+	}
+	return ret;
+}
+
+static uint64_t pattern(unsigned int blk, uint64_t gen, unsigned int i)
+{
+	return ((uint64_t)blk << 56) ^ (gen << 20) ^ (i * 0x9e3779b97f4a7c15ULL);
+}
+
+int guest_io(struct vdpalu_dev *d, bool write, unsigned int blk, uint64_t gen)
+{
+	struct gidx *x = vdpalu_iova_to_va(d, G_IOVA);
+	struct vring_desc *desc = vdpalu_iova_to_va(d, G_RING);
+	struct vring_avail *avail = vdpalu_iova_to_va(d, G_RING + 0x1000);
+	struct vring_used *used = vdpalu_iova_to_va(d, G_RING + 0x2000);
+	struct virtio_blk_outhdr *h = vdpalu_iova_to_va(d, G_HDR);
+	uint8_t *status = (uint8_t *)h + 32;
+	uint64_t *data = vdpalu_iova_to_va(d, G_DATA);
+	unsigned int i;
+	int ms;
+
+	if (!x)
+		return -EINVAL;
+	h->type = write ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN;
+	h->ioprio = 0;
+	h->sector = (uint64_t)blk * 8;
+	*status = 0xff;
+	for (i = 0; i < 512; i++)
+		data[i] = write ? pattern(blk, gen, i) : 0;
+	desc[0] = (struct vring_desc){ G_HDR, sizeof(*h), VRING_DESC_F_NEXT, 1 };
+	desc[1] = (struct vring_desc){ G_DATA, 4096, VRING_DESC_F_NEXT |
+				       (write ? 0 : VRING_DESC_F_WRITE), 2 };
+	desc[2] = (struct vring_desc){ G_HDR + 32, 1, VRING_DESC_F_WRITE, 0 };
+	avail->ring[x->avail_idx % G_QN] = 0;
+	x->avail_idx++;
+	__atomic_store_n(&avail->idx, x->avail_idx, __ATOMIC_RELEASE);
+	vdpalu_kick(d, 0);
+	for (ms = 0; __atomic_load_n(&used->idx, __ATOMIC_ACQUIRE) == x->used_seen;
+	     ms++) {
+		if (ms == 2000)
+			return -ETIMEDOUT;
+		usleep(1000);
+	}
+	x->used_seen++;
+	if (*status != VIRTIO_BLK_S_OK)
+		return -EIO;
+	if (!write)
+		for (i = 0; i < 512; i++)
+			if (data[i] != pattern(blk, gen, i))
+				return -EBADMSG;
+	return 0;
+}
+
+int guest_write_all(struct vdpalu_dev *d, uint64_t gen)
+{
+	unsigned int b;
+	int ret;
+
+	for (b = 0; b < G_NBLK; b++)
+		if ((ret = guest_io(d, true, b, gen)))
+			return ret;
+	return 0;
+}
+
+int guest_check_all(struct vdpalu_dev *d, uint64_t gen)
+{
+	unsigned int b;
+	int ret;
+
+	for (b = 0; b < G_NBLK; b++)
+		if ((ret = guest_io(d, false, b, gen)))
+			return ret;
+	return 0;
+}
+
+int wait_bounded(pid_t pid, int *status, int ms)
+{
+	pid_t r;
+
+	for (;;) {
+		r = waitpid(pid, status, WNOHANG);
+		if (r == pid)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -1;
+		if (ms <= 0)
+			break;
+		usleep(5000);
+		ms -= 5;
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, status, 0);
+	return -1;
+}
+
+int iotlb_msg(int fd, uint8_t type, uint64_t iova, uint64_t size,
+	      uint64_t uaddr, uint8_t perm)
+{
+	struct vhost_msg_v2 m = {
+		.type = VHOST_IOTLB_MSG_V2,
+		.iotlb = { .iova = iova, .size = size, .uaddr = uaddr,
+			   .perm = perm, .type = type },
+	};
+
+	return write(fd, &m, sizeof(m)) == sizeof(m) ? 0 : -errno;
+}
+
+/* splitmix64: a seed replays the same sequence everywhere. */
+uint64_t rnd_next(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
