@@ -17,7 +17,8 @@ SELFTESTS := $(BUILD)/selftests/vhost_vdpa
 export BUILD KTREE KOBJ
 
 .PHONY: all help testbed-tools deps kernel-source kernel headers selftests userspace unit \
-	check vm-check checkpatch check-bisect check-mlx5 demo shell kernel-tree series bench clean
+	check vm-check checkpatch check-bisect check-mlx5 demo shell kernel-tree series bench clean \
+	qemu qemu-series
 
 all: kernel selftests userspace
 
@@ -102,6 +103,14 @@ series:
 ## bench         device blackout benchmark (see bench/README)
 bench: kernel userspace
 	@bench/run.sh
+
+## qemu          fetch trixie's QEMU 10.0.x source, apply qemu/patches, build it (build/qemu-build)
+qemu: deps
+	@qemu/fetch-build.sh
+
+## qemu-series   export build/qemu-tree back to qemu/patches (git format-patch, checkpatch)
+qemu-series:
+	@qemu/export-series.sh
 
 ## clean         remove build outputs (keeps the extracted kernel source)
 clean:
