@@ -37,7 +37,7 @@ for m in "${order[@]}"; do
 	step "VM run $m: ${modes[$m]}"
 	start=$(date +%s)
 	"$TOP/testbed/run-vm.sh" --name "qemu-$m" \
-		--append "${modes[$m]} BUILD=$BUILD lu_selftests=$BUILD/qemu-tests/none lu_top=$TOP lu_suites=$TOP/tests/vm/qemu-cpr.sh lu_filter=" \
+		--append "${modes[$m]} BUILD=$BUILD lu_selftests=$BUILD/qemu-tests/none lu_top=$TOP lu_suites=$TOP/tests/vm/qemu-cpr.sh lu_filter= lu_qemu_cases=${QEMU_CASES:-} lu_qemu_frames=${QEMU_FRAMES:-}" \
 		"$job"
 	status=$?
 	step "VM run $m: $(( $(date +%s) - start )) s"

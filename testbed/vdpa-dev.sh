@@ -1,7 +1,8 @@
 #!/bin/bash
 # Inside the VM: create a vdpa_sim device and bind it to vhost_vdpa.
 #
-# Usage: vdpa-dev.sh add net|blk NAME   prints /dev/vhost-vdpa-N
+# Usage: vdpa-dev.sh add net|blk NAME [ATTR VALUE...]   prints /dev/vhost-vdpa-N
+#        (ATTR VALUE: passed to `vdpa dev add`, e.g. mac 52:54:00:12:34:56)
 #        vdpa-dev.sh del NAME
 # VIRTIO_VDPA is built in and would claim new devices first, so automatic
 # probing is switched off and the device is bound through driver_override.
@@ -16,7 +17,7 @@ add)
 	*) echo "vdpa-dev: unknown kind $kind" >&2; exit 2 ;;
 	esac
 	echo 0 > /sys/bus/vdpa/drivers_autoprobe
-	vdpa dev add mgmtdev "$mgmt" name "$name"
+	vdpa dev add mgmtdev "$mgmt" name "$name" "${@:4}"
 	echo vhost_vdpa > "/sys/bus/vdpa/devices/$name/driver_override"
 	echo "$name" > /sys/bus/vdpa/drivers_probe
 	for d in "/sys/bus/vdpa/devices/$name"/vhost-vdpa-*; do

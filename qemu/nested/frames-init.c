@@ -170,6 +170,8 @@ int main(void)
 		unsigned char in[2048];
 		struct pollfd pfd = { .fd = s, .events = POLLIN };
 		struct frame *f = (struct frame *)in;
+		struct sockaddr_ll from;
+		socklen_t from_len;
 		ssize_t len;
 		uint64_t t;
 
@@ -196,8 +198,11 @@ int main(void)
 			}
 			continue;
 		}
-		len = recv(s, in, sizeof(in), 0);
-		if (len < (ssize_t)sizeof(*f) || f->boot_id != boot_id)
+		from_len = sizeof(from);
+		len = recvfrom(s, in, sizeof(in), 0, (struct sockaddr *)&from, &from_len);
+		/* Only what came back through the device, not our own sends */
+		if (len < (ssize_t)sizeof(*f) || f->boot_id != boot_id ||
+		    from.sll_pkttype == PACKET_OUTGOING)
 			continue;
 		t = now_us();
 		if (t - last_echo > maxgap)
