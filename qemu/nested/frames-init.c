@@ -45,7 +45,7 @@
 #define ETHERTYPE_FRAMES 0x88b5	/* IEEE 802 local experimental */
 #define WINDOW 16
 #define FRAME_LEN 64
-#define PROGRESS_EVERY 2000
+#define PROGRESS_EVERY 500
 #define IDLE_LIMIT_US (20 * 1000000ULL)
 
 struct frame {

@@ -36,7 +36,7 @@ QEMU = os.environ.get("QEMU", os.path.join(BUILD, "qemu-build/qemu-system-x86_64
 QEMU_OLD = os.environ.get("QEMU_OLD", "/usr/bin/qemu-system-x86_64")
 NESTED = os.environ.get("NESTED", os.path.join(BUILD, "nested"))
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
-FRAMES = int(os.environ.get("FRAMES", "20000"))
+FRAMES = int(os.environ.get("FRAMES", "6000"))
 RUN = os.environ.get("LOG", "/run/lu-tests") + "/qemu-cpr"
 MAC = "52:54:00:12:34:56"
 GUEST_MEM = 128
@@ -45,6 +45,7 @@ TIMEOUT = int(os.environ.get("LU_TIMEOUT", "900"))
 tap_n = 0
 tap_failed = 0
 demo = False
+spawned = []
 
 
 def ok(cond, name, diag=None):
@@ -278,6 +279,7 @@ class Qemu:
                                      env=env, start_new_session=True)
         self.pid = self.proc.pid
         self.qmp = None
+        spawned.append(self)
 
     def connect(self, timeout=120):
         self.qmp = Qmp(self.qmp_path, timeout)
@@ -350,6 +352,10 @@ def cpr_update(src, name, dev, console, timeline, pause_switchover=False):
     """Start a new QEMU that takes over src's VM by cpr-transfer."""
     main, cpr = sockets(name)
     dst = Qemu(name, QEMU, dev, console, incoming=(main, cpr))
+    # The new QEMU listens on the cpr socket once it has started up
+    deadline = time.time() + 300
+    while not os.path.exists(cpr) and dst.alive() and time.time() < deadline:
+        time.sleep(0.05)
     q = src.qmp
     q.cmd("migrate-set-parameters", mode="cpr-transfer")
     if pause_switchover:
@@ -410,16 +416,23 @@ def check_guest(console, frames, what, expect_total=True):
 
 
 def start_guest(name, dev, console, frames=FRAMES, binary=QEMU, new=True, env=None):
-    if os.path.exists(console):
-        os.unlink(console)
-    a = Qemu(name, binary, dev, console, new=new, frames=frames, env=env)
+    if os.path.exists(console.path):
+        os.unlink(console.path)
+    a = Qemu(name, binary, dev, console.path, new=new, frames=frames, env=env)
     a.connect()
     return a
 
 
-def wait_traffic(a, console, at_least=2000):
+def wait_traffic(a, console, at_least=1000):
+    t0 = time.time()
+    console.wait(lambda: any(r[1] == "start" for r in console.records()) or not a.alive(),
+                 TIMEOUT, "the guest's first line")
+    t1 = time.time()
     console.wait(lambda: console.echoed() >= at_least or console.done() or not a.alive(),
                  TIMEOUT, "%d echoes" % at_least)
+    t2 = time.time()
+    note("%s: guest up %.1f s after start, %d echoes in %.1f s (%.0f/s)" % (
+        a.name, t1 - t0, console.echoed(), t2 - t1, console.echoed() / max(t2 - t1, 0.001)))
     return console.echoed() >= at_least and not console.done()
 
 
@@ -643,6 +656,10 @@ def main():
                     case_qemu72(vd.dev)
             except Exception as e:
                 ok(False, "%s: ran to the end" % c, repr(e))
+            # Whatever a failed case left running holds the device
+            for q in spawned:
+                q.kill()
+            spawned.clear()
             note("%s: %.0f s" % (c, time.time() - t))
         if demo and timeline:
             t0 = timeline[0][0]
