@@ -17,7 +17,8 @@ SELFTESTS := $(BUILD)/selftests/vhost_vdpa
 export BUILD KTREE KOBJ
 
 .PHONY: uapi-headers all help preflight testbed-tools deps kernel-source kernel headers selftests userspace unit \
-	check check-stress vm-check checkpatch check-bisect check-mlx5 demo shell kernel-tree series bench clean
+	check check-stress vm-check checkpatch check-bisect check-mlx5 demo shell kernel-tree series bench clean \
+	qemu qemu-series nested-guest qemu-tests check-qemu demo-qemu
 
 all: kernel selftests userspace
 
@@ -119,6 +120,31 @@ series:
 bench: kernel userspace
 	@testbed/deps.sh bench
 	@bench/run.sh
+
+## qemu          fetch trixie's QEMU 10.0.x source, apply qemu/patches, build it (build/qemu-build)
+qemu: deps
+	@qemu/fetch-build.sh
+
+## qemu-series   export build/qemu-tree back to qemu/patches (git format-patch, checkpatch)
+qemu-series:
+	@qemu/export-series.sh
+
+## nested-guest  kernel + initramfs of the guest that QEMU live-updates (build/nested)
+nested-guest: kernel-source
+	@qemu/nested/build.sh
+
+qemu-tests: headers
+	@mkdir -p $(BUILD)/qemu-tests
+	@gcc -O2 -Wall -Wextra -Werror -shared -fPIC -isystem $(KHDR) \
+		-o $(BUILD)/qemu-tests/no-new-owner.so tests/vm/no-new-owner.c -ldl
+
+## check-qemu    QEMU cpr-transfer with a vhost-vdpa NIC and a guest's traffic, in the VM (MODES)
+check-qemu: kernel userspace qemu nested-guest qemu-tests
+	@qemu/check-qemu.sh $(MODES)
+
+## demo-qemu     one QEMU cpr-transfer with a readable timeline
+demo-qemu: kernel userspace qemu nested-guest qemu-tests
+	@qemu/check-qemu.sh --demo $(or $(MODES),va-batch)
 
 ## clean         remove build outputs (keeps the extracted kernel source)
 clean:

@@ -1,0 +1,684 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0
+"""QEMU keeps a vhost-vdpa NIC across cpr-transfer, with a real guest.
+
+Runs as root inside the test VM on the patched kernel, in the vdpa_sim mode
+the VM was booted with, and prints TAP.  A nested guest (qemu/nested: a
+small kernel whose init sends numbered frames to its own MAC and checks
+every echo) runs on a patched QEMU 10.0 with -netdev vhost-vdpa over
+vdpa_sim_net; while its frames flow, QEMU A hands the VM to QEMU B with
+cpr-transfer (QMP), then B to C.  Also: B killed before it takes ownership
+(A resumes the device and the guest goes on), a device that does not offer
+VHOST_BACKEND_F_NEW_OWNER (refused with a message), and Debian's QEMU 7.2
+running the same guest (regression by an unmodified client).
+
+Usage: qemu_cpr.py [--demo] [--cases a,b,...]
+  --demo   one update with a readable timeline, no TAP
+Environment: QEMU (patched QEMU 10.0 binary), QEMU_OLD (default
+/usr/bin/qemu-system-x86_64), NESTED (directory with bzImage and
+initramfs.cpio), BUILD, FRAMES (frames per guest run).
+"""
+
+import argparse
+import ctypes
+import json
+import os
+import re
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+BUILD = os.environ.get("BUILD", os.path.join(os.path.dirname(__file__), "../../build"))
+QEMU = os.environ.get("QEMU", os.path.join(BUILD, "qemu-build/qemu-system-x86_64"))
+QEMU_OLD = os.environ.get("QEMU_OLD", "/usr/bin/qemu-system-x86_64")
+NESTED = os.environ.get("NESTED", os.path.join(BUILD, "nested"))
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
+FRAMES = int(os.environ.get("FRAMES", "6000"))
+RUN = os.environ.get("LOG", "/run/lu-tests") + "/qemu-cpr"
+MAC = "52:54:00:12:34:56"
+GUEST_MEM = 128
+TIMEOUT = int(os.environ.get("LU_TIMEOUT", "900"))
+
+tap_n = 0
+tap_failed = 0
+demo = False
+spawned = []
+
+
+def ok(cond, name, diag=None):
+    global tap_n, tap_failed
+    tap_n += 1
+    if not cond:
+        tap_failed += 1
+    if demo:
+        print(("PASS " if cond else "FAIL ") + name, flush=True)
+    else:
+        print(("ok %d " if cond else "not ok %d ") % tap_n + name, flush=True)
+    if diag and (not cond or demo):
+        for line in diag.splitlines():
+            print("# " + line, flush=True)
+    return cond
+
+
+def note(msg):
+    print(("" if demo else "# ") + msg, flush=True)
+
+
+def vmstat(key):
+    with open("/proc/vmstat") as f:
+        for line in f:
+            k, v = line.split()
+            if k == key:
+                return int(v)
+    return 0
+
+
+def pins_balanced():
+    for _ in range(50):
+        acq, rel = vmstat("nr_foll_pin_acquired"), vmstat("nr_foll_pin_released")
+        if acq == rel:
+            return True, acq, rel
+        time.sleep(0.1)
+    return False, acq, rel
+
+
+def vmpin_kb(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmPin:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def use_va():
+    with open("/sys/module/vdpa_sim/parameters/use_va") as f:
+        return f.read().strip() in ("1", "Y")
+
+
+class Qmp:
+    """Just enough QMP: commands, and events kept with their timestamps."""
+
+    def __init__(self, path, timeout=120):
+        deadline = time.time() + timeout
+        while True:
+            try:
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.sock.connect(path)
+                break
+            except OSError:
+                self.sock.close()
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.05)
+        self.buf = b""
+        self.events = []
+        self.read()  # greeting
+        self.cmd("qmp_capabilities")
+
+    def read(self):
+        while b"\n" not in self.buf:
+            data = self.sock.recv(65536)
+            if not data:
+                raise EOFError("QMP connection closed")
+            self.buf += data
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def cmd(self, name, **args):
+        msg = {"execute": name}
+        if args:
+            msg["arguments"] = args
+        self.sock.sendall(json.dumps(msg).encode() + b"\n")
+        while True:
+            r = self.read()
+            if "event" in r:
+                self.events.append(r)
+                continue
+            if "error" in r:
+                raise RuntimeError("%s: %s" % (name, r["error"]["desc"]))
+            return r.get("return")
+
+    def event_time(self, name):
+        for e in self.events:
+            if e["event"] == name:
+                return e["timestamp"]["seconds"] + e["timestamp"]["microseconds"] / 1e6
+        return None
+
+    def poll_events(self):
+        self.sock.setblocking(False)
+        try:
+            while True:
+                try:
+                    data = self.sock.recv(65536)
+                except BlockingIOError:
+                    break
+                if not data:
+                    break
+                self.buf += data
+        finally:
+            self.sock.setblocking(True)
+        while b"\n" in self.buf:
+            line, self.buf = self.buf.split(b"\n", 1)
+            r = json.loads(line)
+            if "event" in r:
+                self.events.append(r)
+
+
+class Console:
+    """The nested guest's serial console, a file every QEMU appends to."""
+
+    LINE = re.compile(r"frames: boot (\w+) (\w+)(.*)")
+
+    def __init__(self, path):
+        self.path = path
+
+    def lines(self):
+        try:
+            with open(self.path, errors="replace") as f:
+                return f.read().splitlines()
+        except OSError:
+            return []
+
+    def records(self):
+        out = []
+        for line in self.lines():
+            m = self.LINE.search(line)
+            if m:
+                words = m.group(3).split()
+                vals = {}
+                for i in range(0, len(words) - 1):
+                    if words[i + 1].isdigit():
+                        vals[words[i]] = int(words[i + 1])
+                out.append((m.group(1), m.group(2), vals))
+        return out
+
+    def echoed(self):
+        n = 0
+        for _, kind, vals in self.records():
+            n = max(n, vals.get("echoed", 0))
+        return n
+
+    def done(self):
+        for r in self.records():
+            if r[1] in ("done", "stalled"):
+                return r
+        return None
+
+    def wait(self, pred, timeout, what):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            r = pred()
+            if r:
+                return r
+            time.sleep(0.2)
+        raise TimeoutError("%s: not within %d s" % (what, timeout))
+
+
+class Vdpa:
+    """A vdpa_sim_net device bound to vhost_vdpa, with the guest's MAC."""
+
+    def __init__(self, name):
+        self.name = name
+        out = subprocess.run(["bash", os.path.join(TOP, "testbed/vdpa-dev.sh"), "add", "net",
+                              name, "mac", MAC], capture_output=True, text=True, check=True)
+        self.dev = out.stdout.strip()
+
+    def close(self):
+        subprocess.run(["bash", os.path.join(TOP, "testbed/vdpa-dev.sh"), "del", self.name],
+                       capture_output=True)
+
+
+class Qemu:
+    def __init__(self, name, binary, dev, console, incoming=None, new=True,
+                 frames=FRAMES, env=None):
+        self.name = name
+        self.dir = os.path.join(RUN, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.qmp_path = os.path.join(self.dir, "qmp.sock")
+        self.log = os.path.join(self.dir, "qemu.log")
+        self.trace = os.path.join(self.dir, "trace.log")
+        for p in (self.qmp_path, self.trace):
+            if os.path.exists(p):
+                os.unlink(p)
+        args = [binary, "-nodefaults", "-no-user-config", "-display", "none",
+                "-vga", "none", "-no-reboot", "-accel", "tcg", "-cpu", "qemu64",
+                "-m", "%dM" % GUEST_MEM,
+                "-object", "memory-backend-memfd,id=ram0,size=%dM,share=on" % GUEST_MEM,
+                "-machine", "pc,memory-backend=ram0" + (",aux-ram-share=on" if new else ""),
+                "-L", "/usr/share/seabios", "-L", "/usr/share/qemu",
+                "-kernel", os.path.join(NESTED, "bzImage"),
+                "-initrd", os.path.join(NESTED, "initramfs.cpio"),
+                "-append", "console=ttyS0 panic=-1 loglevel=4 frames=%d" % frames,
+                "-chardev", "file,id=con,path=%s,append=on" % console,
+                "-serial", "chardev:con",
+                "-netdev", "vhost-vdpa,vhostdev=%s,id=vdpa0" % dev,
+                "-device", "virtio-net-pci,netdev=vdpa0,mac=%s,romfile=,mq=off,"
+                "ctrl_vq=off,ctrl_rx=off,ctrl_vlan=off,ctrl_mac_addr=off,"
+                "guest_announce=off" % MAC,
+                "-qmp", "unix:%s,server=on,wait=off" % self.qmp_path]
+        if new:
+            args += ["-msg", "timestamp=on", "-D", self.trace,
+                     "-trace", "vhost_vdpa_suspend", "-trace", "vhost_vdpa_resume",
+                     "-trace", "vhost_vdpa_cpr_*", "-trace", "vhost_vdpa_dma_remap",
+                     "-trace", "virtio_net_limit_queue_size"]
+        if incoming:
+            args += ["-incoming", json.dumps(
+                {"channel-type": "main",
+                 "addr": {"transport": "socket", "type": "unix", "path": incoming[0]}}),
+                     "-incoming", json.dumps(
+                {"channel-type": "cpr",
+                 "addr": {"transport": "socket", "type": "unix", "path": incoming[1]}})]
+        self.args = args
+        self.proc = subprocess.Popen(args, stdout=open(self.log, "w"), stderr=subprocess.STDOUT,
+                                     env=env, start_new_session=True)
+        self.pid = self.proc.pid
+        self.qmp = None
+        spawned.append(self)
+
+    def connect(self, timeout=120):
+        self.qmp = Qmp(self.qmp_path, timeout)
+        return self.qmp
+
+    def output(self):
+        try:
+            with open(self.log, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def trace_time(self, event):
+        """Host time of the last trace line for event, from -msg timestamp=on."""
+        t = None
+        try:
+            with open(self.trace, errors="replace") as f:
+                for line in f:
+                    m = re.match(r"\d+@(\d+)\.(\d+):(\w+)", line)
+                    if m and m.group(3) == event:
+                        t = int(m.group(1)) + int(m.group(2)) / 1e6
+        except OSError:
+            pass
+        return t
+
+    def trace_count(self, event):
+        n = 0
+        try:
+            with open(self.trace, errors="replace") as f:
+                for line in f:
+                    m = re.match(r"\d+@\d+\.\d+:(\w+)", line)
+                    if m and m.group(1) == event:
+                        n += 1
+        except OSError:
+            pass
+        return n
+
+    def quit(self):
+        try:
+            if self.qmp is None:
+                self.connect(5)
+            self.qmp.cmd("quit")
+        except Exception:
+            pass
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self):
+        if self.proc.poll() is None:
+            os.killpg(self.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def alive(self):
+        return self.proc.poll() is None
+
+
+def sockets(tag):
+    d = os.path.join(RUN, "sock-" + tag)
+    os.makedirs(d, exist_ok=True)
+    paths = (os.path.join(d, "main.sock"), os.path.join(d, "cpr.sock"))
+    for p in paths:
+        if os.path.exists(p):
+            os.unlink(p)
+    return paths
+
+
+def cpr_update(src, name, dev, console, timeline, pause_switchover=False):
+    """Start a new QEMU that takes over src's VM by cpr-transfer."""
+    main, cpr = sockets(name)
+    dst = Qemu(name, QEMU, dev, console, incoming=(main, cpr))
+    # The new QEMU listens on the cpr socket once it has started up
+    deadline = time.time() + 300
+    while not os.path.exists(cpr) and dst.alive() and time.time() < deadline:
+        time.sleep(0.05)
+    q = src.qmp
+    q.cmd("migrate-set-parameters", mode="cpr-transfer")
+    if pause_switchover:
+        q.cmd("migrate-set-capabilities",
+              capabilities=[{"capability": "pause-before-switchover", "state": True}])
+    t0 = time.time()
+    timeline.append((t0, "%s: migrate (cpr-transfer) to %s" % (src.name, name)))
+    # The new QEMU reads the CPR state first; it listens on main afterwards.
+    q.cmd("migrate", channels=[
+        {"channel-type": "main", "addr": {"transport": "socket", "type": "unix", "path": main}},
+        {"channel-type": "cpr", "addr": {"transport": "socket", "type": "unix", "path": cpr}}])
+    return dst
+
+
+def wait_migration(q, want, timeout=300):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        info = q.cmd("query-migrate")
+        st = info.get("status")
+        if st in want:
+            return info
+        if st in ("failed", "cancelled") and st not in want:
+            return info
+        time.sleep(0.05)
+    raise TimeoutError("migration did not reach %s" % (want,))
+
+
+def wait_running(q, timeout=300):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        st = q.cmd("query-status")
+        if st.get("running"):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def check_guest(console, frames, what, expect_total=True):
+    """The guest's own verdict: one boot, every frame back once, in order."""
+    rec = console.done()
+    starts = [r for r in console.records() if r[1] == "start"]
+    boots = {r[0] for r in console.records()}
+    ok(len(starts) == 1 and len(boots) == 1,
+       "%s: the guest never rebooted (one boot id, %d start line(s))" % (what, len(starts)),
+       "\n".join(console.lines()[-20:]))
+    if not rec:
+        ok(False, "%s: the guest reported its result" % what, "\n".join(console.lines()[-20:]))
+        return None
+    vals = rec[2]
+    ok(rec[1] == "done" and vals.get("echoed") == frames and vals.get("sent") == frames,
+       "%s: every frame came back: sent %s echoed %s of %d" % (
+           what, vals.get("sent"), vals.get("echoed"), frames),
+       "\n".join(console.lines()[-20:]))
+    ok(vals.get("lost") == 0 and vals.get("dup") == 0 and vals.get("reordered") == 0,
+       "%s: exactly once and in order: lost %s dup %s reordered %s" % (
+           what, vals.get("lost"), vals.get("dup"), vals.get("reordered")))
+    return vals
+
+
+def start_guest(name, dev, console, frames=FRAMES, binary=QEMU, new=True, env=None):
+    if os.path.exists(console.path):
+        os.unlink(console.path)
+    a = Qemu(name, binary, dev, console.path, new=new, frames=frames, env=env)
+    a.connect()
+    return a
+
+
+def wait_traffic(a, console, at_least=1000):
+    t0 = time.time()
+    console.wait(lambda: any(r[1] == "start" for r in console.records()) or not a.alive(),
+                 TIMEOUT, "the guest's first line")
+    t1 = time.time()
+    console.wait(lambda: console.echoed() >= at_least or console.done() or not a.alive(),
+                 TIMEOUT, "%d echoes" % at_least)
+    t2 = time.time()
+    note("%s: guest up %.1f s after start, %d echoes in %.1f s (%.0f/s)" % (
+        a.name, t1 - t0, console.echoed(), t2 - t1, console.echoed() / max(t2 - t1, 0.001)))
+    return console.echoed() >= at_least and not console.done()
+
+
+def case_transfer(dev, hops, timeline_out=None):
+    """A -> B (-> C): the guest's traffic goes on across each update."""
+    tag = "chain" if hops > 1 else "transfer"
+    console = Console(os.path.join(RUN, tag + "-console.log"))
+    timeline = []
+    a = start_guest(tag + "-A", dev, console)
+    timeline.append((time.time(), "A: started, pid %d" % a.pid))
+    flowing = wait_traffic(a, console)
+    ok(flowing, "%s: traffic flows on QEMU A before the update (%d echoes)" % (tag, console.echoed()),
+       a.output() + "\n".join(console.lines()[-10:]))
+    if not flowing:
+        a.kill()
+        return
+    cur = a
+    pin_a = vmpin_kb(a.pid)
+    names = "BCD"
+    for h in range(hops):
+        name = "%s-%s" % (tag, names[h])
+        before = console.echoed()
+        timeline.append((time.time(), "%s: %d echoes so far, VmPin %s kB" % (
+            cur.name, before, vmpin_kb(cur.pid))))
+        dst = cpr_update(cur, name, dev, console.path, timeline)
+        info = wait_migration(cur.qmp, ("completed",))
+        done = info.get("status") == "completed"
+        ok(done, "%s: cpr-transfer %s -> %s completed" % (tag, cur.name, name),
+           json.dumps(info) + "\n" + dst.output())
+        if not done:
+            dst.kill()
+            cur.kill()
+            return
+        q = dst.connect()
+        running = wait_running(q)
+        t_run = time.time()
+        ok(running, "%s: %s runs the guest" % (tag, name), dst.output())
+        cur.qmp.poll_events()
+        q.poll_events()
+        t_stop = cur.qmp.event_time("STOP")
+        t_resume = q.event_time("RESUME")
+        t_susp = cur.trace_time("vhost_vdpa_suspend")
+        t_res = dst.trace_time("vhost_vdpa_resume")
+        pin_old = vmpin_kb(cur.pid)
+        # Traffic again on the new QEMU before the old one goes
+        moved = console.wait(lambda: console.echoed() > before + 500 or console.done(),
+                             TIMEOUT, "echoes after the update")
+        pin_new = vmpin_kb(dst.pid)
+        for t, what in ((t_susp, "%s: VHOST_VDPA_SUSPEND (device kept, not reset)" % cur.name),
+                        (t_stop, "%s: STOP" % cur.name),
+                        (t_resume, "%s: RESUME" % name),
+                        (t_res, "%s: VHOST_NEW_OWNER, remap, VHOST_VDPA_RESUME done" % name)):
+            if t:
+                timeline.append((t, what))
+        cur.quit()
+        timeline.append((time.time(), "%s: quit" % cur.name))
+        ok(moved is not None and console.echoed() > before,
+           "%s: frames echo again through %s (%d -> %d)" % (tag, name, before, console.echoed()))
+        ok(pin_new == pin_a,
+           "%s: VmPin of %s equals A's (%s kB, A had %s kB, %s had %s kB before it quit)" % (
+               tag, name, pin_new, pin_a, cur.name, pin_old))
+        ok(dst.trace_count("vhost_vdpa_cpr_new_owner") == 1,
+           "%s: %s took the device with VHOST_NEW_OWNER" % (tag, name), dst.output())
+        remaps = dst.trace_count("vhost_vdpa_dma_remap")
+        if use_va():
+            ok(remaps > 0, "%s: %s remapped guest memory (%d VHOST_IOTLB_REMAP)" % (tag, name, remaps))
+        else:
+            ok(remaps == 0, "%s: %s sent no remap on a PA device (%d)" % (tag, name, remaps))
+        ok(dst.trace_count("vhost_vdpa_resume") == 1,
+           "%s: %s resumed the device without rebuilding it" % (tag, name), dst.output())
+        downtime = info.get("downtime")
+        note("%s %s -> %s: QEMU downtime %s ms; VM stopped %s ms (A STOP -> B RESUME); "
+             "device blackout %s ms (SUSPEND -> RESUME)" % (
+                 tag, cur.name, name, downtime,
+                 "%.1f" % ((t_resume - t_stop) * 1e3) if t_resume and t_stop else "?",
+                 "%.1f" % ((t_res - t_susp) * 1e3) if t_res and t_susp else "?"))
+        cur = dst
+    try:
+        console.wait(console.done, TIMEOUT, "the guest's result")
+    except TimeoutError:
+        pass
+    vals = check_guest(console, FRAMES, tag)
+    if vals:
+        note("%s: guest-visible pause (largest gap between two echoes, guest clock) %.1f ms" % (
+            tag, vals.get("maxgap_us", 0) / 1e3))
+    cur.quit()
+    bal, acq, rel = pins_balanced()
+    ok(bal, "%s: pins balanced after the last QEMU exits (acquired %d, released %d)" % (tag, acq, rel))
+    if timeline_out is not None:
+        timeline_out.extend(timeline)
+
+
+def case_killed(dev):
+    """B dies before it takes ownership: A resumes its device, the guest goes on."""
+    console = Console(os.path.join(RUN, "killed-console.log"))
+    a = start_guest("killed-A", dev, console)
+    if not ok(wait_traffic(a, console), "killed: traffic flows on QEMU A", a.output()):
+        a.kill()
+        return
+    b = cpr_update(a, "killed-B", dev, console.path, [], pause_switchover=True)
+    info = wait_migration(a.qmp, ("pre-switchover",))
+    ok(info.get("status") == "pre-switchover",
+       "killed: A stopped the guest and waits before switchover", json.dumps(info))
+    ok(a.trace_count("vhost_vdpa_cpr_kept") == 1,
+       "killed: A suspended the device, kept it (no reset)", a.output())
+    b.kill()
+    a.qmp.cmd("migrate_cancel")
+    info = wait_migration(a.qmp, ("cancelled", "failed"))
+    ok(info.get("status") in ("cancelled", "failed"),
+       "killed: the migration ends (%s) once B is gone" % info.get("status"))
+    ok(wait_running(a.qmp, 60), "killed: A runs the guest again", a.output())
+    before = console.echoed()
+    try:
+        console.wait(lambda: console.echoed() > before + 500 or console.done(), TIMEOUT,
+                     "echoes after B was killed")
+    except TimeoutError:
+        pass
+    ok(console.echoed() > before,
+       "killed: frames echo again on A (%d -> %d)" % (before, console.echoed()), a.output())
+    ok(a.trace_count("vhost_vdpa_resume") == 1,
+       "killed: A resumed the device it had suspended", a.output())
+    console.wait(console.done, TIMEOUT, "the guest's result")
+    check_guest(console, FRAMES, "killed")
+    a.quit()
+    bal, acq, rel = pins_balanced()
+    ok(bal, "killed: pins balanced after A exits (acquired %d, released %d)" % (acq, rel))
+
+
+def case_refused(dev):
+    """A device that cannot change owner: cpr-transfer refused, nothing changes."""
+    shim = os.path.join(BUILD, "qemu-tests/no-new-owner.so")
+    console = Console(os.path.join(RUN, "refused-console.log"))
+    env = dict(os.environ, LD_PRELOAD=shim)
+    a = start_guest("refused-A", dev, console, env=env)
+    if not ok(wait_traffic(a, console), "refused: traffic flows on QEMU A (device without F_NEW_OWNER)",
+              a.output()):
+        a.kill()
+        return
+    main, cpr = sockets("refused")
+    a.qmp.cmd("migrate-set-parameters", mode="cpr-transfer")
+    err = ""
+    try:
+        a.qmp.cmd("migrate", channels=[
+            {"channel-type": "main", "addr": {"transport": "socket", "type": "unix", "path": main}},
+            {"channel-type": "cpr", "addr": {"transport": "socket", "type": "unix", "path": cpr}}])
+    except RuntimeError as e:
+        err = str(e)
+    ok("VHOST_BACKEND_F_NEW_OWNER" in err,
+       "refused: migrate refuses with a message naming the reason", err)
+    note("refused: QEMU says: %s" % err)
+    before = console.echoed()
+    ok(a.qmp.cmd("query-status").get("running"), "refused: the guest keeps running on A")
+    try:
+        console.wait(lambda: console.echoed() > before + 500 or console.done(), TIMEOUT, "echoes")
+    except TimeoutError:
+        pass
+    ok(console.echoed() > before, "refused: frames keep coming back (%d -> %d)" % (before, console.echoed()))
+    ok(a.trace_count("vhost_vdpa_suspend") == 0, "refused: the device was never suspended")
+    console.wait(console.done, TIMEOUT, "the guest's result")
+    check_guest(console, FRAMES, "refused")
+    a.quit()
+
+
+def case_qemu72(dev):
+    """Debian's QEMU 7.2, unmodified, runs the same guest over the patched kernel."""
+    console = Console(os.path.join(RUN, "qemu72-console.log"))
+    a = start_guest("qemu72", dev, console, binary=QEMU_OLD, new=False)
+    try:
+        console.wait(console.done, TIMEOUT, "the guest's result")
+    except TimeoutError:
+        pass
+    check_guest(console, FRAMES, "qemu 7.2")
+    a.quit()
+    bal, acq, rel = pins_balanced()
+    ok(bal, "qemu 7.2: pins balanced after exit (acquired %d, released %d)" % (acq, rel))
+
+
+def version(binary):
+    try:
+        return subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    except Exception as e:
+        return "unknown (%s)" % e
+
+
+def main():
+    global demo
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--demo", action="store_true")
+    ap.add_argument("--cases", default="transfer,chain,killed,refused,qemu72")
+    args = ap.parse_args()
+    demo = args.demo
+    cases = args.cases.split(",")
+    os.makedirs(RUN, exist_ok=True)
+    # PA mode pins all guest memory
+    resource.setrlimit(resource.RLIMIT_MEMLOCK, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    dver = ""
+    try:
+        with open(os.path.join(BUILD, "qemu-build/debian-version")) as f:
+            dver = f.read().strip()
+    except OSError:
+        pass
+    mode = "VA" if use_va() else "PA"
+    note("QEMU under test: %s (Debian source %s), %s; old QEMU: %s" % (
+        version(QEMU), dver, QEMU, version(QEMU_OLD)))
+    note("vdpa_sim mode: %s; guest: %d MiB, %d frames" % (mode, GUEST_MEM, FRAMES))
+    vd = Vdpa("qcpr0")
+    try:
+        timeline = []
+        for c in cases:
+            t = time.time()
+            try:
+                if c == "transfer":
+                    case_transfer(vd.dev, 1, timeline)
+                elif c == "chain":
+                    case_transfer(vd.dev, 2)
+                elif c == "killed":
+                    case_killed(vd.dev)
+                elif c == "refused":
+                    case_refused(vd.dev)
+                elif c == "qemu72":
+                    case_qemu72(vd.dev)
+            except Exception as e:
+                ok(False, "%s: ran to the end" % c, repr(e))
+            # Whatever a failed case left running holds the device
+            for q in spawned:
+                q.kill()
+            spawned.clear()
+            note("%s: %.0f s" % (c, time.time() - t))
+        if demo and timeline:
+            t0 = timeline[0][0]
+            print("\ntimeline (ms from start of QEMU A):")
+            for t, what in sorted(timeline):
+                print("  %10.1f  %s" % ((t - t0) * 1e3, what))
+    finally:
+        vd.close()
+        # Logs, consoles and traces for a post-mortem on the host (build/vm/NAME)
+        if os.path.isdir("/run/out"):
+            import shutil
+            shutil.copytree(RUN, "/run/out/qemu-cpr", dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("*.sock"))
+    if demo:
+        print("%d passed, %d failed" % (tap_n - tap_failed, tap_failed))
+    else:
+        print("1..%d" % tap_n, flush=True)
+    return 1 if tap_failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
