@@ -675,8 +675,6 @@ static void exec_next(struct chain *c, struct vdpalu_dev *dev, enum method m)
 	if (vdpalu_state_env(blob, state, sizeof(state)))
 		die("state variable");
 	/* The new image's environment, set just before exec: one thread. */
-	extern char **environ;
-
 	environ = vdpalu_exec_env(environ, vars);
 	if (!environ)
 		die("environment");
@@ -745,7 +743,7 @@ int main(int argc, char **argv)
 		case 'r': err = cli_uint("--runs", optarg, 1, 1000, &c.runs); break;
 		case 'i': err = cli_uint("--iter", optarg, 0, UINT32_MAX, &c.iter); break;
 		case 'C':
-			err = cli_uint("--continue", optarg, UPDATE_RESET, UPDATE_RESUME, &u);
+			err = cli_uint("--continue", optarg, UPDATE_RESET, PRESTAGED, &u);
 			cont = u;
 			break;
 		case 'E': err = cli_u64("--t-exec", optarg, 0, UINT64_MAX, &c.t_exec); break;
