@@ -54,6 +54,7 @@
 #define SCRATCH_SIZE	((NSLOT + NBURST) * SLOT_SIZE)
 #define SLOT_IOVA(i)	(0x80000000ULL + (uint64_t)(i) * SLOT_SIZE)
 #define JUNK_IOVA	0x90000000ULL	/* where invalid messages aim */
+#define HOLE_ADDR	((void *)0x10000000000ULL)	/* 1 TiB: far below mmap's area */
 #define MAX_CHILD	3
 #define ROUND		100
 #define REPLY_MS	10000
@@ -112,9 +113,14 @@ static void scratch_map(void)
 	ro_base = mmap(NULL, SCRATCH_SIZE, PROT_READ, MAP_SHARED, fd, 0);
 	other_base = mmap(NULL, SLOT_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
 			  other, 0);
-	/* A hole of one slot, nothing mapped in it. */
-	hole = mmap(NULL, 2 * SLOT_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
-		    -1, 0);
+	/*
+	 * A hole of one slot, nothing mapped in it.  Not where mmap(NULL)
+	 * puts things: a 64 KiB gap among the other mappings is where the
+	 * next small mapping (a vring, a thread's stack) would land, and an
+	 * IOTLB_UPDATE of it would then rightly succeed.
+	 */
+	hole = mmap(HOLE_ADDR, 2 * SLOT_SIZE, PROT_NONE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 	if (rw_base == MAP_FAILED || ro_base == MAP_FAILED ||
 	    other_base == MAP_FAILED || hole == MAP_FAILED)
 		_exit(3);
@@ -133,6 +139,11 @@ static uint64_t uaddr(const struct cmd *c)
 	case UA_OTHER:
 		return (uintptr_t)other_base + c->off;
 	case UA_HOLE:
+		if (msync(hole, SLOT_SIZE, MS_ASYNC) == 0 || errno != ENOMEM) {
+			fprintf(stderr, "lu-random: something was mapped in the hole at %p: a fault of the test\n",
+				(void *)hole);
+			_exit(3);
+		}
 		return (uintptr_t)hole + c->off;
 	default:
 		return c->off;
