@@ -19,6 +19,7 @@ int vdpalu_iotlb(struct vdpalu_dev *dev, uint8_t type, uint64_t iova,
 int vdpalu_iotlb_batch(struct vdpalu_dev *dev, uint8_t type);
 int vdpalu_check_shared(int fd, uint64_t offset, const void *addr,
 			uint64_t size);
+int vdpalu_check_handover(const struct vdpalu_dev *dev, enum vdpalu_flow flow);
 int vdpalu_set_cloexec(int fd, bool on);
 int vdpalu_vq_program(struct vdpalu_dev *dev, unsigned int idx);
 

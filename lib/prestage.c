@@ -49,35 +49,17 @@ int vdpalu_dma_map(struct vdpalu_dev *dev, uint64_t iova, uint64_t size,
 	return vdpalu_iotlb_batch(dev, VHOST_IOTLB_BATCH_END);
 }
 
-static int require_acked(const struct vdpalu_dev *dev, unsigned int bit,
-			 const char *what)
-{
-	if (vdpalu_has_backend(dev, bit))
-		return 0;
-	return vdpalu_fail(EOPNOTSUPP, "device %s %s: a pre-staged handover needs it",
-			   dev->backend_offered & (1ULL << bit) ?
-			   "offers but this VMM did not ack" : "lacks", what);
-}
-
 int vdpalu_stage_describe(struct vdpalu_dev *dev, const void *app,
 			  size_t app_len, int *blob_fd)
 {
-	unsigned int i;
 	int fd, err;
 
 	vdpalu_clear_error();
 	if (dev->fd < 0)
 		return vdpalu_fail(EBADF, "device is not open");
-	if (require_acked(dev, VHOST_BACKEND_F_SUSPEND, "VHOST_BACKEND_F_SUSPEND") ||
-	    require_acked(dev, VHOST_BACKEND_F_NEW_OWNER, "VHOST_BACKEND_F_NEW_OWNER") ||
-	    require_acked(dev, VHOST_BACKEND_F_RESUME, "VHOST_BACKEND_F_RESUME"))
+	/* A pre-staged handover is the resume flow. */
+	if (vdpalu_check_handover(dev, VDPALU_FLOW_RESUME))
 		return -1;
-	for (i = 0; i < dev->nr_regions; i++) {
-		struct vdpalu_region *r = &dev->regions[i];
-
-		if (vdpalu_check_shared(r->fd, r->offset, r->addr, r->size))
-			return -1;
-	}
 	fd = memfd_create("vdpalu-stage", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return vdpalu_fail(errno, "memfd_create: %s", strerror(errno));

@@ -74,6 +74,28 @@ static int require(const struct vdpalu_dev *dev, unsigned int bit)
 			   need_msg(bit));
 }
 
+/*
+ * What a handover in @flow needs, checked before anything changes: the
+ * backend features acked, and guest memory the next image can map too.
+ */
+int vdpalu_check_handover(const struct vdpalu_dev *dev, enum vdpalu_flow flow)
+{
+	unsigned int i;
+
+	if (require(dev, VHOST_BACKEND_F_SUSPEND) ||
+	    require(dev, VHOST_BACKEND_F_NEW_OWNER) ||
+	    require(dev, flow == VDPALU_FLOW_RESUME ? VHOST_BACKEND_F_RESUME :
+			 VHOST_BACKEND_F_IOTLB_PERSIST))
+		return -1;
+	for (i = 0; i < dev->nr_regions; i++) {
+		const struct vdpalu_region *r = &dev->regions[i];
+
+		if (vdpalu_check_shared(r->fd, r->offset, r->addr, r->size))
+			return -1;
+	}
+	return 0;
+}
+
 static enum vdpalu_flow pick_flow(const struct vdpalu_dev *dev,
 				  enum vdpalu_flow flow)
 {
@@ -145,17 +167,8 @@ int vdpalu_save(struct vdpalu_dev *dev, enum vdpalu_flow flow,
 		return vdpalu_fail(EMSGSIZE, "VMM state of %zu bytes: the blob carries %d",
 				   app_len, VDPALU_APP_MAX);
 	flow = pick_flow(dev, flow);
-	if (require(dev, VHOST_BACKEND_F_SUSPEND) ||
-	    require(dev, VHOST_BACKEND_F_NEW_OWNER) ||
-	    require(dev, flow == VDPALU_FLOW_RESUME ? VHOST_BACKEND_F_RESUME :
-			 VHOST_BACKEND_F_IOTLB_PERSIST))
+	if (vdpalu_check_handover(dev, flow))
 		return -1;
-	for (i = 0; i < dev->nr_regions; i++) {
-		struct vdpalu_region *r = &dev->regions[i];
-
-		if (vdpalu_check_shared(r->fd, r->offset, r->addr, r->size))
-			return -1;
-	}
 	/* Allocate before suspending: no failure after that point but I/O. */
 	fd = memfd_create("vdpalu-state", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)

@@ -9,19 +9,8 @@ set -euo pipefail
 
 dev=${QTREE:-$BUILD/qemu-tree}
 [ -d "$dev/.git" ] || die "no ${dev#"$TOP"/}: run 'make qemu' first"
-[ -z "$(git -C "$dev" status --porcelain --untracked-files=no)" ] ||
-	die "${dev#"$TOP"/} has uncommitted changes: commit them first"
-cover=$TOP/qemu/cover-letter.txt
-[ -s "$cover" ] || die "${cover#"$TOP"/} is missing"
 out=$TOP/qemu/patches
-mkdir -p "$out"
-rm -f "$out"/*.patch
-branch=$(git -C "$dev" symbolic-ref --short HEAD)
-git -C "$dev" config "branch.$branch.description" "$(cat "$cover")"
-git -C "$dev" format-patch -q --no-signature --zero-commit --numbered \
-	--cover-letter --cover-from-description=subject \
-	-o "$out" debian-base..HEAD
-(cd "$out" && ls -1 -- *.patch 2>/dev/null | grep -v '^0000-cover-letter\.patch$' || true) > "$out/series"
+export_series "$dev" "$TOP/qemu/cover-letter.txt" "$out"
 # The uapi header patch cannot come from scripts/update-linux-headers.sh
 # while the kernel series is not in mainline: that one warning is expected
 # (and said in the patch); any other warning or error stops the export.

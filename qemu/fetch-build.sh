@@ -133,16 +133,7 @@ if [ ! -d "$QTREE/.git" ] || [ "$(cat "$QTREE.version" 2>/dev/null)" != "$versio
 fi
 
 # --- the series ----------------------------------------------------------------
-qseries_patches() {
-	local line
-	[ -f "$QPATCHES/series" ] || return 0
-	while read -r line; do
-		line=${line%%#*}
-		line=${line// /}
-		[ -n "$line" ] && echo "$QPATCHES/$line"
-	done < "$QPATCHES/series"
-}
-mapfile -t patches < <(qseries_patches)
+mapfile -t patches < <(series_patches "$QPATCHES")
 want=$( (echo "$version"; cat "$QPATCHES/series" "${patches[@]}" /dev/null 2>/dev/null) | sha256sum | cut -d' ' -f1)
 applied_head() { sed -n 2p "$QTREE.series-applied" 2>/dev/null; }
 if [ "$(head -1 "$QTREE.series-applied" 2>/dev/null)" != "$want" ]; then
@@ -159,15 +150,7 @@ if [ "$(head -1 "$QTREE.series-applied" 2>/dev/null)" != "$want" ]; then
 	step "applying qemu/patches/series (${#patches[@]} patches) to QEMU $version"
 	git -C "$QTREE" am --abort >/dev/null 2>&1 || true
 	git -C "$QTREE" checkout -q -B series debian-base
-	for p in "${patches[@]}"; do
-		[ -f "$p" ] || die "qemu/patches/series names $(basename "$p"), which does not exist"
-		if ! git -C "$QTREE" am -q --keep-cr "$p" >"$QTREE.am.log" 2>&1; then
-			git -C "$QTREE" am --abort >/dev/null 2>&1 || true
-			grep -E '^(error|fatal|Patch failed)' "$QTREE.am.log" >&2 || cat "$QTREE.am.log" >&2
-			die "patch $(basename "$p") does not apply to QEMU $upver (Debian $version)"
-		fi
-		echo "  applied $(basename "$p")" >&2
-	done
+	am_series "$QTREE" "QEMU $upver (Debian $version)" "${patches[@]}"
 	printf '%s\n%s\n' "$want" "$(git -C "$QTREE" rev-parse HEAD)" > "$QTREE.series-applied"
 fi
 [ $build = 1 ] || exit 0

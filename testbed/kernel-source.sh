@@ -42,13 +42,5 @@ git -C "$tree" am --abort >/dev/null 2>&1 || true
 git -C "$tree" checkout -q --detach debian-base 2>/dev/null || git -C "$tree" reset -q --hard debian-base
 git -C "$tree" reset -q --hard debian-base
 kver=$(make -s -C "$tree" kernelversion)
-for p in "${patches[@]}"; do
-	[ -f "$p" ] || die "kernel/patches/series names $(basename "$p"), which does not exist"
-	if ! git -C "$tree" am -q --keep-cr "$p" >"$tree.am.log" 2>&1; then
-		git -C "$tree" am --abort >/dev/null 2>&1 || true
-		grep -E '^(error|fatal|Patch failed)' "$tree.am.log" >&2 || cat "$tree.am.log" >&2
-		die "patch $(basename "$p") does not apply to Linux $kver (Debian $(debian_kernel_version))"
-	fi
-	echo "  applied $(basename "$p")" >&2
-done
+am_series "$tree" "Linux $kver (Debian $(debian_kernel_version))" "${patches[@]}"
 echo "$want" > "$stamp"

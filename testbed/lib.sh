@@ -26,15 +26,33 @@ debian_kernel_version() {
 	dpkg-query -W -f '${Version}' linux-source-6.12 2>/dev/null || echo unknown
 }
 
-# Patches named by kernel/patches/series, in order, as absolute paths.
+# Patches named by a series file (DIR/series, DIR kernel/patches unless
+# given), in order, as absolute paths.
 series_patches() {
-	local line
-	[ -f "$TOP/kernel/patches/series" ] || return 0
+	local dir=${1:-$TOP/kernel/patches} line
+	[ -f "$dir/series" ] || return 0
 	while read -r line; do
 		line=${line%%#*}
 		line=${line// /}
-		[ -n "$line" ] && echo "$TOP/kernel/patches/$line"
-	done < "$TOP/kernel/patches/series"
+		[ -n "$line" ] && echo "$dir/$line"
+	done < "$dir/series"
+}
+
+# am_series TREE WHAT PATCH...: git am each patch onto TREE's checkout; a
+# patch that does not apply stops the run naming it and WHAT (the version
+# the series was applied to).
+am_series() {
+	local tree=$1 what=$2 p
+	shift 2
+	for p in "$@"; do
+		[ -f "$p" ] || die "$(dirname "${p#"$TOP"/}")/series names $(basename "$p"), which does not exist"
+		if ! git -C "$tree" am -q --keep-cr "$p" >"$tree.am.log" 2>&1; then
+			git -C "$tree" am --abort >/dev/null 2>&1 || true
+			grep -E '^(error|fatal|Patch failed)' "$tree.am.log" >&2 || cat "$tree.am.log" >&2
+			die "patch $(basename "$p") does not apply to $what"
+		fi
+		echo "  applied $(basename "$p")" >&2
+	done
 }
 
 # What the applied tree is stamped with: the series file and its patches.
@@ -43,4 +61,25 @@ series_hash() {
 	mapfile -t patches < <(series_patches)
 	(cat "$TOP/kernel/patches/series" 2>/dev/null; cat "${patches[@]}" /dev/null) |
 		sha256sum | cut -d' ' -f1
+}
+
+# export_series TREE COVER OUT: debian-base..HEAD of the git tree TREE as
+# numbered git format-patch files in OUT, a cover letter made from COVER
+# (first line: subject) and OUT/series listing the patches in order (not
+# the cover letter).  The kernel's and QEMU's series are exported alike.
+export_series() {
+	local dev=$1 cover=$2 out=$3 branch
+	[ -z "$(git -C "$dev" status --porcelain --untracked-files=no)" ] ||
+		die "${dev#"$TOP"/} has uncommitted changes: commit them first"
+	[ -s "$cover" ] || die "${cover#"$TOP"/} is missing"
+	mkdir -p "$out"
+	rm -f "$out"/*.patch
+	# format-patch takes the cover letter's subject and body from the
+	# branch description.
+	branch=$(git -C "$dev" symbolic-ref --short HEAD)
+	git -C "$dev" config "branch.$branch.description" "$(cat "$cover")"
+	git -C "$dev" format-patch -q --no-signature --zero-commit --numbered \
+		--cover-letter --cover-from-description=subject \
+		-o "$out" debian-base..HEAD
+	(cd "$out" && ls -1 -- *.patch 2>/dev/null | grep -v '^0000-cover-letter\.patch$' || true) > "$out/series"
 }

@@ -75,6 +75,19 @@ int cli_choice(const char *opt, const char *val, const char *const *choices)
 	return -1;
 }
 
+int cli_mac(const char *opt, const char *val)
+{
+	unsigned int i;
+
+	for (i = 0; i < 17; i++)
+		if (i % 3 == 2 ? val[i] != ':' : !isxdigit((unsigned char)val[i]))
+			break;
+	if (i == 17 && !val[i])
+		return 0;
+	cli_error("%s '%s': not a MAC address (xx:xx:xx:xx:xx:xx)", opt, val);
+	return -1;
+}
+
 int cli_no_operands(int argc, char **argv, int optind)
 {
 	if (optind >= argc)

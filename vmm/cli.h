@@ -28,6 +28,8 @@ int cli_uint(const char *opt, const char *val, unsigned int min,
 	     unsigned int max, unsigned int *out);
 /* Index of @val in the NULL-terminated @choices, or -1 after an error. */
 int cli_choice(const char *opt, const char *val, const char *const *choices);
+/* A MAC address, six hex pairs separated by colons; 0 or -1 (said). */
+int cli_mac(const char *opt, const char *val);
 /* Refuse operands after the options (argv[optind] on); -1 if any. */
 int cli_no_operands(int argc, char **argv, int optind);
 /* "PROG VERSION (libvdpalu X.Y.Z)" on stdout. */

@@ -57,7 +57,8 @@ static int run(char *const argv[])
 	return 0;
 }
 
-int dev_create(const char *type, const char *name, char *path, size_t len)
+int dev_create(const char *type, const char *name, const char *mac,
+	       char *path, size_t len)
 {
 	char p[256], drv[256];
 	const char *mgmt;
@@ -80,7 +81,8 @@ int dev_create(const char *type, const char *name, char *path, size_t len)
 	if (access(p, F_OK)) {
 		char *add_net[] = { "vdpa", "dev", "add", "mgmtdev", (char *)mgmt,
 				    "name", (char *)name, "mac",
-				    "02:00:00:00:00:10", NULL };
+				    (char *)(mac ? mac : "02:00:00:00:00:10"),
+				    NULL };
 		char *add_blk[] = { "vdpa", "dev", "add", "mgmtdev", (char *)mgmt,
 				    "name", (char *)name, NULL };
 

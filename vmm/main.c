@@ -25,7 +25,7 @@ static void usage(void)
 {
 	puts("usage: vdpa-lu-vmm --dev /dev/vhost-vdpa-N [options]\n"
 	     "       vdpa-lu-vmm --help | --version\n"
-	     "       vdpa-lu-vmm --create net|blk|vduse:NAME | --destroy NAME\n"
+	     "       vdpa-lu-vmm --create net|blk|vduse:NAME [--mac MAC] | --destroy NAME\n"
 	     "       vdpa-lu-vmm --incoming SOCKET\n"
 	     "       vdpa-lu-vmm --caps /dev/vhost-vdpa-N (backend features offered)\n"
 	     "  --update-after N   completions per image before an update (1000)\n"
@@ -41,6 +41,7 @@ static void usage(void)
 	     "                     pieces: beyond 8 MiB boot with vdpa_sim.max_iotlb_entries=0\n"
 	     "  --no-new-owner     do not consent to ownership transfer\n"
 	     "  --memlock KB       RLIMIT_MEMLOCK (default: unlimited if allowed)\n"
+	     "  --mac MAC          --create net: the device's MAC (02:00:00:00:00:10)\n"
 	     "  --quiet\n"
 	     "Exit status: 0 done, 1 failed, 2 command-line error.");
 }
@@ -262,13 +263,16 @@ static int fork_reaper(void)
 	exit(ret);
 }
 
-/* One-shot commands: create, destroy, caps.  @arg: TYPE:NAME, checked. */
-static int cmd_create(char *arg)
+/*
+ * One-shot commands: create, destroy, caps.  @arg: TYPE:NAME, checked;
+ * @mac: NULL or checked.
+ */
+static int cmd_create(char *arg, const char *mac)
 {
 	char path[64], *name = strchr(arg, ':');
 
 	*name++ = '\0';
-	if (dev_create(arg, name, path, sizeof(path)))
+	if (dev_create(arg, name, mac, path, sizeof(path)))
 		return 1;
 	puts(path);
 	return 0;
@@ -299,6 +303,7 @@ struct args {
 	bool memlock_set;	/* --memlock given: failing to set it is an error */
 	struct rlimit memlock;
 	int blob;		/* --restore-fd */
+	const char *mac;	/* --create net's MAC, or NULL */
 };
 
 static const struct option options[] = {
@@ -319,6 +324,7 @@ static const struct option options[] = {
 	{ "no-new-owner",	no_argument,		NULL, 'N' },
 	{ "memlock",		required_argument,	NULL, 'l' },
 	{ "restore-fd",		required_argument,	NULL, 'R' },
+	{ "mac",		required_argument,	NULL, 'M' },
 	{ "quiet",		no_argument,		NULL, 'q' },
 	{ "help",		no_argument,		NULL, 'h' },
 	{ "version",		no_argument,		NULL, 'V' },
@@ -428,6 +434,10 @@ static int parse_args(struct vmm_cfg *cfg, struct args *a, int argc,
 			err = cli_u64("--restore-fd", optarg, 0, INT32_MAX, &v);
 			a->blob = v;
 			break;
+		case 'M':
+			err = cli_mac("--mac", optarg);
+			a->mac = optarg;
+			break;
 		case 'q':
 			cfg->quiet = 1;
 			break;
@@ -446,6 +456,10 @@ static int parse_args(struct vmm_cfg *cfg, struct args *a, int argc,
 	}
 	if (!err)
 		err = cli_no_operands(argc, argv, optind);
+	if (!err && a->mac && (a->cmd != CMD_CREATE || strncmp(a->cmd_arg, "net:", 4))) {
+		cli_error("--mac: only with --create net:NAME");
+		err = -1;
+	}
 	if (!err && a->cmd == CMD_RUN && !a->incoming && a->blob < 0 &&
 	    !getenv(VDPALU_STATE_ENV) && !cfg->dev_path[0]) {
 		cli_error("nothing to do: give --dev, --incoming or a command");
@@ -482,7 +496,7 @@ int main(int argc, char **argv)
 		return ret;
 	switch (a.cmd) {
 	case CMD_CREATE:
-		return cmd_create(a.cmd_arg);
+		return cmd_create(a.cmd_arg, a.mac);
 	case CMD_DESTROY:
 		return dev_destroy(a.cmd_arg) ? 1 : 0;
 	case CMD_CAPS:

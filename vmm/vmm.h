@@ -126,7 +126,8 @@ int blk_submit(struct vmm *m, unsigned int budget);
 int blk_reap(struct vmm *m);
 
 /* devices.c */
-int dev_create(const char *type, const char *name, char *path, size_t len);
+int dev_create(const char *type, const char *name, const char *mac,
+	       char *path, size_t len);
 int dev_destroy(const char *name);
 
 /* handover.c */

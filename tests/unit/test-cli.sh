@@ -53,6 +53,10 @@ refused --flow sideways "auto, reset, resume" -- "$vmm" --dev /dev/null --flow s
 refused --create "net:" -- "$vmm" --create net:
 refused --create "disk" -- "$vmm" --create disk:x
 refused --create --caps "one command" -- "$vmm" --create net:a --caps /dev/null
+refused --mac 52:54:00:12:34 "not a MAC" -- "$vmm" --create net:a --mac 52:54:00:12:34
+refused --mac 52:54:00:12:34:5g "not a MAC" -- "$vmm" --create net:a --mac 52:54:00:12:34:5g
+refused --mac "only with --create net" -- "$vmm" --create blk:a --mac 52:54:00:12:34:56
+refused --mac "only with --create net" -- "$vmm" --dev /dev/null --mac 52:54:00:12:34:56
 refused "unexpected argument 'extra'" -- "$vmm" --dev /dev/null extra
 refused "nothing to do" -- "$vmm"
 refused "dev" -- "$vmm" --dev

@@ -79,6 +79,20 @@ static int run_as_owner(struct vdpalu_dev *d, uint64_t gen)
 	return guest_check_all(d, gen);
 }
 
+/*
+ * A racing child's last words: run the device if it won, then tell the
+ * parent what it saw, VmPin included (read after the run, where the pages
+ * are accounted by then).
+ */
+static void child_report(struct verdict *v, struct vdpalu_dev *d,
+			 uint64_t gen, int res_fd)
+{
+	v->io = v->new_owner ? 0 : run_as_owner(d, gen);
+	v->vmpin = vdpalu_vmpin_kb();
+	if (write(res_fd, v, sizeof(*v)) != sizeof(*v))
+		_exit(1);
+}
+
 static int setup(struct vdpalu_dev *d, uint64_t gen)
 {
 	if (guest_open(d, dev_path) || guest_write_all(d, gen) ||
@@ -128,10 +142,7 @@ static void race_two_children(unsigned int r, uint64_t gen)
 			/* Both have tried before either probes. */
 			usleep(20000);
 			me.probe = probe(d.fd);
-			me.io = me.new_owner ? 0 : run_as_owner(&d, gen);
-			me.vmpin = vdpalu_vmpin_kb();
-			if (write(res[i][1], &me, sizeof(me)) != sizeof(me))
-				_exit(1);
+			child_report(&me, &d, gen, res[i][1]);
 			/* The loser's fd must not outlive the check. */
 			pause();
 			_exit(0);
@@ -263,10 +274,7 @@ static void race_parent(enum parent_act act, unsigned int r, uint64_t gen)
 			if (!v.new_owner)
 				iotlb_msg(d.fd, VHOST_IOTLB_INVALIDATE,
 					  SCRATCH_IOVA, SCRATCH_SIZE, 0, 0);
-			v.io = v.new_owner ? 0 : run_as_owner(&d, gen);
-			v.vmpin = vdpalu_vmpin_kb();
-			if (write(res[1], &v, sizeof(v)) != sizeof(v))
-				_exit(1);
+			child_report(&v, &d, gen, res[1]);
 			vdpalu_close(&d);
 			_exit(0);
 		}
@@ -384,10 +392,7 @@ static void race_remap_invalidate(unsigned int r, uint64_t gen)
 		/* Remap then invalidate, or invalidate then nothing to remap. */
 		v.probe = i.ret ? i.ret : a.ret == -ENOENT ? 0 : a.ret;
 		/* Nothing stale may be left: the device must run. */
-		v.io = v.new_owner ? 0 : run_as_owner(&d, gen);
-		v.vmpin = vdpalu_vmpin_kb();
-		if (write(res[1], &v, sizeof(v)) != sizeof(v))
-			_exit(1);
+		child_report(&v, &d, gen, res[1]);
 		vdpalu_close(&d);
 		_exit(0);
 	}

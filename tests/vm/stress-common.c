@@ -184,26 +184,25 @@ int guest_io(struct vdpalu_dev *d, bool write, unsigned int blk, uint64_t gen)
 	return 0;
 }
 
-int guest_write_all(struct vdpalu_dev *d, uint64_t gen)
+static int guest_io_all(struct vdpalu_dev *d, bool write, uint64_t gen)
 {
 	unsigned int b;
 	int ret;
 
 	for (b = 0; b < G_NBLK; b++)
-		if ((ret = guest_io(d, true, b, gen)))
+		if ((ret = guest_io(d, write, b, gen)))
 			return ret;
 	return 0;
 }
 
+int guest_write_all(struct vdpalu_dev *d, uint64_t gen)
+{
+	return guest_io_all(d, true, gen);
+}
+
 int guest_check_all(struct vdpalu_dev *d, uint64_t gen)
 {
-	unsigned int b;
-	int ret;
-
-	for (b = 0; b < G_NBLK; b++)
-		if ((ret = guest_io(d, false, b, gen)))
-			return ret;
-	return 0;
+	return guest_io_all(d, false, gen);
 }
 
 int wait_bounded(pid_t pid, int *status, int ms)

@@ -25,16 +25,7 @@ SEED=${STRESS_SEED:-$(( $(date +%s%N) % 1000000007 ))}
 LOG=${LOG:-/run/lu-stress}
 mkdir -p "$LOG"
 
-n=0 failed=0
-ok() {		# ok COND-STATUS NAME
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		echo "ok $n $2"
-	else
-		echo "not ok $n $2"
-		failed=$((failed + 1))
-	fi
-}
+. "$(dirname "$0")/../../testbed/tap.sh"
 
 for f in "$VMM" "$T/lu-kill" "$T/lu-race" "$T/lu-random"; do
 	[ -x "$f" ] || { echo "Bail out! $f missing: build userspace first"; exit 1; }
@@ -49,7 +40,7 @@ reports() { dmesg | grep -cE 'WARNING:|BUG:|KASAN|possible circular|possible rec
 reports_before=$(reports)
 
 path=$("$VMM" --create blk:lustress 2>&1)
-ok $? "$mode stress: create vdpa_sim blk device bound to vhost_vdpa ($path)"
+tap_ok $? "$mode stress: create vdpa_sim blk device bound to vhost_vdpa ($path)"
 
 # run_prog NAME TIMEOUT CMD...: its "ok - " lines become tests; a program
 # that ends without any, or with a status the lines don't explain, fails.
@@ -61,13 +52,13 @@ run_prog() {
 	st=$?
 	while read -r line; do
 		case $line in
-		"ok - "*) ok 0 "$mode $name: ${line#ok - }"; seen=1 ;;
-		"not ok - "*) ok 1 "$mode $name: ${line#not ok - }"; seen=1 ;;
+		"ok - "*) tap_ok 0 "$mode $name: ${line#ok - }"; seen=1 ;;
+		"not ok - "*) tap_ok 1 "$mode $name: ${line#not ok - }"; seen=1 ;;
 		*) echo "# $line" ;;
 		esac
 	done < "$out"
 	[ $st = 0 ] && [ $seen = 1 ]
-	ok $? "$mode $name: ended with status $st in $((SECONDS - start)) s$( [ $st = 124 ] && echo ' (TIMEOUT: hung)')"
+	tap_ok $? "$mode $name: ended with status $st in $((SECONDS - start)) s$( [ $st = 124 ] && echo ' (TIMEOUT: hung)')"
 }
 
 case $mode in
@@ -87,12 +78,10 @@ run_prog lu-random 1800 "$T/lu-random" "$path" --seed "$SEED" --ops "$OPS"
 acq=$(awk '$1 == "nr_foll_pin_acquired" { print $2 }' /proc/vmstat)
 rel=$(awk '$1 == "nr_foll_pin_released" { print $2 }' /proc/vmstat)
 [ "$acq" = "$rel" ]
-ok $? "$mode stress: pins balanced after the suite (acquired $acq, released $rel)"
+tap_ok $? "$mode stress: pins balanced after the suite (acquired $acq, released $rel)"
 new=$(( $(reports) - reports_before ))
 [ "$new" = 0 ]
-ok $? "$mode stress: no kernel report during the suite ($new)"
+tap_ok $? "$mode stress: no kernel report during the suite ($new)"
 [ "$new" = 0 ] || dmesg | tail -60 | sed 's/^/# /'
 
-echo "1..$n"
-echo "# $((n - failed)) passed, $failed failed"
-[ $failed = 0 ]
+tap_done
