@@ -94,7 +94,7 @@ check-stress: selftests userspace
 	@KOBJ=$(BUILD)/kbuild-kasan STRESS_OPS=$${STRESS_OPS:-50000} \
 		STRESS_RACE_ROUNDS=$${STRESS_RACE_ROUNDS:-50} \
 		STRESS_KILL_METHODS=$${STRESS_KILL_METHODS:-exec,fork,transfer} LU_TESTBED_SELFTEST=0 \
-		LU_STRESS=1 LU_UAPI_CHECK=0 exec setpriv --pdeathsig TERM testbed/check.sh $(MODES)
+		LU_UAPI_CHECK=0 exec setpriv --pdeathsig TERM testbed/check.sh $(MODES)
 
 ## vm-check      only the VM part of check (MODES="pa-batch va-map", LU_FILTER=name)
 vm-check: kernel selftests userspace

@@ -36,10 +36,7 @@ host_stage() {
 [ "${LU_UAPI_CHECK:-1}" = 1 ] && host_stage uapi-headers "$TOP/testbed/uapi-headers.sh --check"
 [ "${LU_TESTBED_SELFTEST:-1}" = 1 ] && host_stage testbed-selftest "$TOP/testbed/selftest.sh"
 
-suites=("$TOP"/tests/vm/smoke.sh "$TOP"/tests/vm/run.sh)
-# The stress suite runs in make check-stress only, until it is steady in
-# every mode (README, "Stress").
-[ "${LU_STRESS:-0}" = 1 ] && suites+=("$TOP"/tests/vm/stress.sh)
+suites=("$TOP"/tests/vm/smoke.sh "$TOP"/tests/vm/run.sh "$TOP"/tests/vm/stress.sh)
 for s in "${suites[@]}"; do
 	[ -f "$s" ] || die "$s is missing: a suite that is not there does not pass"
 done
@@ -53,11 +50,13 @@ done
 
 for m in "${order[@]}"; do
 	step "VM run $m: ${VM_MODES[$m]}"
+	start=$SECONDS
 	# pdeathsig: if this script is killed, run-vm.sh is told and stops QEMU.
 	setpriv --pdeathsig TERM "$TOP/testbed/run-vm.sh" --name "check-$m" \
 		--append "${VM_MODES[$m]} BUILD=$BUILD lu_selftests=$BUILD/selftests/vhost_vdpa lu_top=$TOP lu_suites=$suites_arg lu_filter=${LU_FILTER:-}$stress_env" \
 		"$TOP/testbed/vm-tests.sh"
 	status=$?
+	step "VM run $m: $((SECONDS - start)) s"
 	logs+=("$BUILD/vm/check-$m/output.log")
 	case $status in
 	0) ;;
