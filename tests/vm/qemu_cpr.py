@@ -668,7 +668,7 @@ def main():
     global demo
     ap = argparse.ArgumentParser()
     ap.add_argument("--demo", action="store_true")
-    ap.add_argument("--cases", default="transfer,chain,killed,refused,qemu72")
+    ap.add_argument("--cases", default="transfer,chain,killed,refused,qemu72,livemig")
     args = ap.parse_args()
     demo = args.demo
     cases = args.cases.split(",")
