@@ -113,13 +113,24 @@ static void round_result(const char *what, unsigned int r, bool ok,
 	}
 }
 
+/* A round that ran: its verdict, and no pin left once its fds are closed. */
+static void round_end(const char *what, unsigned int r, bool ok,
+		      const char *detail, long base)
+{
+	long left = pins_settle(base, 5000);
+	char msg[320];
+
+	snprintf(msg, sizeof(msg), "%s; %ld pins left", detail, left - base);
+	round_result(what, r, ok && left == base, left == base ? detail : msg);
+}
+
 /* Two children and the parent call NEW_OWNER together. */
 static void race_two_children(unsigned int r, uint64_t gen)
 {
 	struct verdict v[2];
 	struct vdpalu_dev d;
 	int go[2], res[2][2], st, i, mine, winners = 0, losers_eperm = 0;
-	long base = pins_outstanding(), left;
+	long base = pins_outstanding();
 	pid_t pid[2];
 	char c, detail[256];
 	bool ok;
@@ -177,13 +188,7 @@ static void race_two_children(unsigned int r, uint64_t gen)
 	}
 	close(go[1]);
 	vdpalu_close(&d);
-	left = pins_settle(base, 5000);
-	if (left != base) {
-		ok = false;
-		snprintf(detail + strlen(detail), sizeof(detail) - strlen(detail),
-			 "; %ld pins left", left - base);
-	}
-	round_result("two-children", r, ok, detail);
+	round_end("two-children", r, ok, detail, base);
 }
 
 struct writer {
@@ -233,7 +238,7 @@ static void race_parent(enum parent_act act, unsigned int r, uint64_t gen)
 	unsigned int delay_parent = rnd_next(&seed) % 3000;
 	struct parent_verdict pv = { .vmpin = -999, .writer = -999 };
 	struct verdict v = { .new_owner = -999 };
-	long base = pins_outstanding(), left;
+	long base = pins_outstanding();
 	int res[2], pres[2], st;
 	char detail[256];
 	pid_t owner;
@@ -324,13 +329,7 @@ static void race_parent(enum parent_act act, unsigned int r, uint64_t gen)
 		ok &= pv.vmpin == 0;
 	if (act == P_IOTLB)
 		ok &= pv.writer == -EPERM;
-	left = pins_settle(base, 5000);
-	if (left != base) {
-		ok = false;
-		snprintf(detail + strlen(detail), sizeof(detail) - strlen(detail),
-			 "; %ld pins left", left - base);
-	}
-	round_result(act_name[act], r, ok, detail);
+	round_end(act_name[act], r, ok, detail, base);
 }
 
 struct racer {
@@ -357,7 +356,7 @@ static void race_remap_invalidate(unsigned int r, uint64_t gen)
 	struct vdpalu_dev d;
 	struct verdict v = { .new_owner = -999 };
 	int res[2], st, memfd;
-	long base = pins_outstanding(), left;
+	long base = pins_outstanding();
 	void *va;
 	pid_t pid;
 	char detail[256];
@@ -408,13 +407,7 @@ static void race_remap_invalidate(unsigned int r, uint64_t gen)
 	snprintf(detail, sizeof(detail),
 		 "NEW_OWNER %d, remap/invalidate %d, run %d, VmPin %ld",
 		 v.new_owner, v.probe, v.io, v.vmpin);
-	left = pins_settle(base, 5000);
-	if (left != base) {
-		ok = false;
-		snprintf(detail + strlen(detail), sizeof(detail) - strlen(detail),
-			 "; %ld pins left", left - base);
-	}
-	round_result("remap-invalidate", r, ok, detail);
+	round_end("remap-invalidate", r, ok, detail, base);
 }
 
 int main(int argc, char **argv)
