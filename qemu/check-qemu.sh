@@ -23,7 +23,6 @@ order=(pa-batch va-batch)
 [ -f "$BUILD/nested/initramfs.cpio" ] || die "no nested guest: run 'make nested-guest'"
 
 step "QEMU under test: $("$BUILD/qemu-build/qemu-system-x86_64" --version | head -1) (Debian $(cat "$BUILD/qemu-build/debian-version" 2>/dev/null))"
-mkdir -p "$BUILD/qemu-tests/none"
 results=$BUILD/check-qemu
 rm -rf "$results" && mkdir -p "$results"
 logs=() extra_fail=0
@@ -37,7 +36,7 @@ for m in "${order[@]}"; do
 	step "VM run $m: ${modes[$m]}"
 	start=$(date +%s)
 	"$TOP/testbed/run-vm.sh" --name "qemu-$m" \
-		--append "${modes[$m]} BUILD=$BUILD lu_selftests=$BUILD/qemu-tests/none lu_top=$TOP lu_suites=$TOP/tests/vm/qemu-cpr.sh lu_filter= lu_qemu_cases=${QEMU_CASES:-} lu_qemu_frames=${QEMU_FRAMES:-}" \
+		--append "${modes[$m]} BUILD=$BUILD lu_selftests=none lu_top=$TOP lu_suites=$TOP/tests/vm/qemu-cpr.sh lu_filter= lu_qemu_cases=${QEMU_CASES:-} lu_qemu_frames=${QEMU_FRAMES:-}" \
 		"$job"
 	status=$?
 	step "VM run $m: $(( $(date +%s) - start )) s"
