@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -328,6 +329,32 @@ static bool before_new_owner(const char *p)
 
 static int kill_points, cases;
 
+/*
+ * A forked new image outlives the old image it came from and, orphaned,
+ * comes to us (we are the subreaper).  Its files are released before it
+ * can be reaped, so the device is free once every child is.  Whatever is
+ * left after @ms is killed with its process group (the case's).
+ */
+static bool reap_case(pid_t pgrp, int ms)
+{
+	for (;;) {
+		pid_t r = waitpid(-1, NULL, WNOHANG);
+
+		if (r < 0 && errno == ECHILD)
+			return true;
+		if (r > 0)
+			continue;
+		if (ms <= 0)
+			break;
+		usleep(5000);
+		ms -= 5;
+	}
+	kill(-pgrp, SIGKILL);
+	while (waitpid(-1, NULL, 0) > 0)
+		;
+	return false;
+}
+
 static void run_case(enum method m, enum vdpalu_flow flow, bool victim_new,
 		     const char *point)
 {
@@ -362,6 +389,7 @@ static void run_case(enum method m, enum vdpalu_flow flow, bool victim_new,
 	fflush(NULL);
 	old = fork();
 	if (old == 0) {
+		setpgid(0, 0);
 		close(rep[0]);
 		rep_fd = rep[1];
 		if (lfd >= 0)
@@ -370,6 +398,7 @@ static void run_case(enum method m, enum vdpalu_flow flow, bool victim_new,
 			  victim_new ? point : "", sock);
 		_exit(1);
 	}
+	setpgid(old, old);	/* whichever of us comes first */
 	if (m == M_TRANSFER) {
 		pidfd = syscall(SYS_pidfd_open, old, 0);
 		in = fork();
@@ -404,6 +433,7 @@ static void run_case(enum method m, enum vdpalu_flow flow, bool victim_new,
 	hung |= wait_bounded(old, &st, 10000) < 0;
 	if (in > 0)
 		hung |= wait_bounded(in, &st, 10000) < 0;
+	hung |= !reap_case(old, 10000);
 
 	/* Who must be left standing. */
 	if (!victim_new && is_save_point(point))
@@ -478,6 +508,10 @@ int main(int argc, char **argv)
 					methods[mi] = true;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1)) {
+		perror("PR_SET_CHILD_SUBREAPER");
+		return 2;
+	}
 	note("vdpa_sim %s, %s; guest %u kB, VmPin %ld kB per owner",
 	     booted_va() ? "VA" : "PA", booted_batch() ? "set_map" : "dma_map",
 	     G_SIZE / 1024, guest_pin_kb());
