@@ -1,8 +1,13 @@
 # Helpers for scripts that run inside the test VM. Sourced, not run.
 # shellcheck shell=bash
 
-# A counter of /proc/vmstat.
-vmstat() { awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat; }
+# A counter of /proc/vmstat. Each CPU batches its updates of the counters
+# and folds them in its own time: stat_refresh folds them all first, so
+# that a pin released a moment ago is counted.
+vmstat() {
+	echo 1 > /proc/sys/vm/stat_refresh
+	awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat
+}
 
 # Every pinned page released: nr_foll_pin_acquired == nr_foll_pin_released.
 # Waits up to 5 s for a release still on its way. Sets pin_acquired,

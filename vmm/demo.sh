@@ -94,6 +94,7 @@ fi
 kill $vpid; wait $vpid
 sed 's/^/  /' "$LOG/vduse.log"
 
+echo 1 > /proc/sys/vm/stat_refresh	# fold every CPU's batched counts
 acq=$(awk '$1 == "nr_foll_pin_acquired" { print $2 }' /proc/vmstat)
 rel=$(awk '$1 == "nr_foll_pin_released" { print $2 }' /proc/vmstat)
 echo

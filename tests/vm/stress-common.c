@@ -2,6 +2,7 @@
 /* The guest, counters and waits shared by the stress programs. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -69,6 +70,18 @@ static long vmstat(const char *key)
 
 long pins_outstanding(void)
 {
+	/*
+	 * Each CPU batches its counter updates and folds them in its own
+	 * time; stat_refresh folds them all now, so that a count read right
+	 * after an unpin sees it.
+	 */
+	int fd = open("/proc/sys/vm/stat_refresh", O_WRONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		if (write(fd, "1", 1) != 1)
+			note("stat_refresh: %s", strerror(errno));
+		close(fd);
+	}
 	return vmstat("nr_foll_pin_acquired") - vmstat("nr_foll_pin_released");
 }
 

@@ -26,6 +26,7 @@ LOG=${LOG:-/run/lu-stress}
 mkdir -p "$LOG"
 
 . "$(dirname "$0")/../../testbed/tap.sh"
+. "$(dirname "$0")/../../testbed/guest.sh"
 
 for f in "$VMM" "$T/lu-kill" "$T/lu-race" "$T/lu-random"; do
 	[ -x "$f" ] || { echo "Bail out! $f missing: build userspace first"; exit 1; }
@@ -75,10 +76,8 @@ run_prog lu-race 900 "$T/lu-race" "$path" "$ROUNDS" "$SEED"
 run_prog lu-random 1800 "$T/lu-random" "$path" --seed "$SEED" --ops "$OPS"
 
 "$VMM" --destroy lustress
-acq=$(awk '$1 == "nr_foll_pin_acquired" { print $2 }' /proc/vmstat)
-rel=$(awk '$1 == "nr_foll_pin_released" { print $2 }' /proc/vmstat)
-[ "$acq" = "$rel" ]
-tap_ok $? "$mode stress: pins balanced after the suite (acquired $acq, released $rel)"
+pins_balanced
+tap_ok $? "$mode stress: pins balanced after the suite (acquired $pin_acquired, released $pin_released)"
 new=$(( $(reports) - reports_before ))
 [ "$new" = 0 ]
 tap_ok $? "$mode stress: no kernel report during the suite ($new)"
