@@ -473,6 +473,8 @@ static void run_case(enum method m, enum vdpalu_flow flow, bool victim_new,
 	      (unsigned long long)(vdpalu_now_ns() - t0) / 1000000, hung ? ", HUNG" : "", o.error[0] ? ", error: " : "");
 	if (o.error[0])
 		note("  %s", o.error);
+	if (after != base || reopened != base || io)
+		note_pin_holders();
 }
 
 int main(int argc, char **argv)

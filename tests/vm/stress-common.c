@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* The guest, counters and waits shared by the stress programs. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -112,6 +113,66 @@ long vmpin_kb_of(pid_t pid)
 			break;
 	fclose(f);
 	return kb;
+}
+
+static int vhost_fds_of(const char *pid)
+{
+	struct dirent *e;
+	char path[sizeof("/proc//fd/") + 2 * sizeof(e->d_name)], link[64];
+	int n = 0;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%s/fd", pid);
+	dir = opendir(path);
+	if (!dir)
+		return 0;
+	while ((e = readdir(dir))) {
+		ssize_t len;
+
+		snprintf(path, sizeof(path), "/proc/%s/fd/%s", pid, e->d_name);
+		len = readlink(path, link, sizeof(link) - 1);
+		if (len < 0)
+			continue;
+		link[len] = '\0';
+		n += !strncmp(link, "/dev/vhost-vdpa-", 16);
+	}
+	closedir(dir);
+	return n;
+}
+
+void note_pin_holders(void)
+{
+	struct dirent *e;
+	DIR *proc = opendir("/proc");
+	int seen = 0;
+
+	while (proc && (e = readdir(proc))) {
+		char comm[64] = "?", path[300];
+		long kb;
+		int fds;
+		FILE *f;
+
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		kb = vmpin_kb_of(atoi(e->d_name));
+		fds = vhost_fds_of(e->d_name);
+		if (kb <= 0 && !fds)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/comm", e->d_name);
+		f = fopen(path, "re");
+		if (f) {
+			if (fscanf(f, "%63s", comm) != 1)
+				comm[0] = '\0';
+			fclose(f);
+		}
+		note("  pid %s (%s): VmPin %ld kB, %d vhost-vdpa fds",
+		     e->d_name, comm, kb, fds);
+		seen++;
+	}
+	if (proc)
+		closedir(proc);
+	if (!seen)
+		note("  no process has VmPin or a vhost-vdpa fd");
 }
 
 /* The driver's indexes, at the start of guest memory. */

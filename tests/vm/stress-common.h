@@ -47,6 +47,11 @@ long pins_outstanding(void);
 /* Wait up to @ms for pins_outstanding() == @want; return the last value. */
 long pins_settle(long want, int ms);
 long vmpin_kb_of(pid_t pid);
+/*
+ * Note every process with VmPin or an open vhost-vdpa fd: what a test
+ * names when pins don't come back.
+ */
+void note_pin_holders(void);
 
 /* Open @path, negotiate, map guest memory, set up vq 0, DRIVER_OK. */
 int guest_open(struct vdpalu_dev *d, const char *path);
