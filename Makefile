@@ -81,11 +81,13 @@ check-bisect: deps
 check-mlx5: kernel-source
 	@testbed/check-mlx5.sh
 
-## check         everything: checkpatch, mlx5 compile, host tests, VM tests
+## check         everything: checkpatch, mlx5 compile, host tests, VM tests,
+##               QEMU's cpr-transfer in a PA and a VA boot (CHECK_QEMU)
 # setpriv --pdeathsig: check.sh is told when make dies, and stops its VM.
-check: checkpatch check-mlx5 kernel selftests userspace
+CHECK_QEMU ?= va-batch=chain pa-map=transfer,killed
+check: checkpatch check-mlx5 kernel selftests userspace qemu nested-guest qemu-tests
 	@LU_HOST_TESTS="$(MAKE) -s -C $(TOP)/tests/unit O=$(USER_O) check" KHDR=$(KHDR) \
-		exec setpriv --pdeathsig TERM testbed/check.sh $(MODES)
+		LU_QEMU="$(CHECK_QEMU)" exec setpriv --pdeathsig TERM testbed/check.sh $(MODES)
 
 ## check-stress the VM suites and the kselftests on a KASAN + lockdep + failslab kernel
 ##               (build/kbuild-kasan), stress suite with STRESS_OPS=50000, 50 rounds per race

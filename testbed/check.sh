@@ -8,7 +8,9 @@
 # Environment: LU_FILTER=substring to run only matching test programs;
 #              LU_HOST_TESTS="cmd" a host command printing TAP (run first);
 #              LU_TESTBED_SELFTEST=0 skips the test bed's check of its alarms;
-#              LU_UAPI_CHECK=0 skips the check that lib/uapi is current.
+#              LU_UAPI_CHECK=0 skips the check that lib/uapi is current;
+#              LU_QEMU="MODE=CASES ..." the boots that also run QEMU's
+#              cpr-transfer suite (tests/vm/qemu-cpr.sh) and its cases.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -48,12 +50,27 @@ for v in STRESS_OPS STRESS_SEED STRESS_RACE_ROUNDS STRESS_KILL_METHODS; do
 	[ -n "${!v:-}" ] && stress_env="$stress_env $v=${!v}"
 done
 
+declare -A qemu_cases=()
+for w in ${LU_QEMU:-}; do
+	[[ $w == ?*=?* ]] || die "LU_QEMU word '$w': want MODE=CASE,CASE"
+	qemu_cases[${w%%=*}]=${w#*=}
+done
+if [ ${#qemu_cases[@]} -gt 0 ]; then
+	[ -x "$BUILD/qemu-build/qemu-system-x86_64" ] || die "LU_QEMU without a patched QEMU: run 'make qemu'"
+	[ -f "$BUILD/nested/initramfs.cpio" ] || die "LU_QEMU without a nested guest: run 'make nested-guest'"
+fi
+
 for m in "${order[@]}"; do
 	step "VM run $m: ${VM_MODES[$m]}"
 	start=$SECONDS
+	mode_suites=$suites_arg qemu_env=""
+	if [ -n "${qemu_cases[$m]:-}" ]; then
+		mode_suites=$suites_arg:$TOP/tests/vm/qemu-cpr.sh
+		qemu_env=" lu_qemu_cases=${qemu_cases[$m]}"
+	fi
 	# pdeathsig: if this script is killed, run-vm.sh is told and stops QEMU.
 	setpriv --pdeathsig TERM "$TOP/testbed/run-vm.sh" --name "check-$m" \
-		--append "${VM_MODES[$m]} BUILD=$BUILD lu_selftests=$BUILD/selftests/vhost_vdpa lu_top=$TOP lu_suites=$suites_arg lu_filter=${LU_FILTER:-}$stress_env" \
+		--append "${VM_MODES[$m]} BUILD=$BUILD lu_selftests=$BUILD/selftests/vhost_vdpa lu_top=$TOP lu_suites=$mode_suites lu_filter=${LU_FILTER:-}$stress_env$qemu_env" \
 		"$TOP/testbed/vm-tests.sh"
 	status=$?
 	step "VM run $m: $((SECONDS - start)) s"
