@@ -269,7 +269,7 @@ class Qemu:
             args += ["-msg", "timestamp=on", "-D", self.trace,
                      "-trace", "vhost_vdpa_suspend", "-trace", "vhost_vdpa_resume",
                      "-trace", "vhost_vdpa_cpr_*", "-trace", "vhost_vdpa_dma_remap",
-                     "-trace", "virtio_net_limit_queue_size"]
+                     "-trace", "virtio_net_limit_queue_size", "-trace", "vm_state_notify"]
         if incoming and incoming[1] is None:	# a normal migration
             args += ["-incoming", "unix:%s" % incoming[0]]
         elif incoming:
@@ -297,14 +297,15 @@ class Qemu:
         except OSError:
             return ""
 
-    def trace_time(self, event):
-        """Host time of the last trace line for event, from -msg timestamp=on."""
+    def trace_time(self, event, args=""):
+        """Host time of the last trace line for event (whose arguments
+        contain args), from -msg timestamp=on."""
         t = None
         try:
             with open(self.trace, errors="replace") as f:
                 for line in f:
-                    m = re.match(r"\d+@(\d+)\.(\d+):(\w+)", line)
-                    if m and m.group(3) == event:
+                    m = re.match(r"\d+@(\d+)\.(\d+):(\w+)(.*)", line)
+                    if m and m.group(3) == event and args in m.group(4):
                         t = int(m.group(1)) + int(m.group(2)) / 1e6
         except OSError:
             pass
@@ -478,7 +479,9 @@ def case_transfer(dev, hops, timeline_out=None):
         cur.qmp.poll_events()
         q.poll_events()
         t_stop = cur.qmp.event_time("STOP")
-        t_resume = q.event_time("RESUME")
+        # B resumes the guest before anyone is connected to its QMP
+        # socket, so its RESUME event reaches nobody; its trace has it.
+        t_resume = q.event_time("RESUME") or dst.trace_time("vm_state_notify", "running 1")
         t_susp = cur.trace_time("vhost_vdpa_suspend")
         t_res = dst.trace_time("vhost_vdpa_resume")
         pin_old = vmpin_kb(cur.pid)
