@@ -158,6 +158,11 @@ fi
 # --- configure and build ---------------------------------------------------------
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
 export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$TOP}
+# QEMU builds with -g, and for such a compile ccache hashes the working
+# directory too, so a clone at another path missed on every object. The
+# debug info of an object from the cache then names the directory of the
+# clone that compiled it first.
+export CCACHE_NOHASHDIR=1
 cc="ccache cc"
 command -v ccache >/dev/null || cc=cc
 flags=(--target-list=x86_64-softmmu --without-default-features
