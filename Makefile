@@ -85,7 +85,7 @@ check-mlx5: kernel-source
 ##               QEMU's cpr-transfer in a PA and a VA boot (CHECK_QEMU)
 # setpriv --pdeathsig: check.sh is told when make dies, and stops its VM.
 CHECK_QEMU ?= va-batch=chain pa-map=transfer
-check: checkpatch check-mlx5 kernel selftests userspace qemu nested-guest qemu-tests
+check: checkpatch check-mlx5 kernel selftests userspace $(if $(strip $(CHECK_QEMU)),qemu nested-guest qemu-tests)
 	@LU_HOST_TESTS="$(MAKE) -s -C $(TOP)/tests/unit O=$(USER_O) check" KHDR=$(KHDR) \
 		LU_QEMU="$(CHECK_QEMU)" exec setpriv --pdeathsig TERM testbed/check.sh $(MODES)
 
