@@ -53,6 +53,8 @@ done
 declare -A qemu_cases=()
 for w in ${LU_QEMU:-}; do
 	[[ $w == ?*=?* ]] || die "LU_QEMU word '$w': want MODE=CASE,CASE"
+	# A misspelt mode would run no QEMU case and pass.
+	[ -n "${VM_MODES[${w%%=*}]:-}" ] || die "LU_QEMU word '$w': no mode ${w%%=*} (one of ${!VM_MODES[*]})"
 	qemu_cases[${w%%=*}]=${w#*=}
 done
 if [ ${#qemu_cases[@]} -gt 0 ]; then

@@ -670,14 +670,21 @@ def version(binary):
         return "unknown (%s)" % e
 
 
+CASES = ("transfer", "chain", "killed", "refused", "qemu72", "livemig")
+
+
 def main():
     global demo
     ap = argparse.ArgumentParser()
     ap.add_argument("--demo", action="store_true")
-    ap.add_argument("--cases", default="transfer,chain,killed,refused,qemu72,livemig")
+    ap.add_argument("--cases", default=",".join(CASES))
     args = ap.parse_args()
     demo = args.demo
     cases = args.cases.split(",")
+    # A misspelt case would run nothing and pass.
+    unknown = [c for c in cases if c not in CASES]
+    if unknown:
+        ap.error("unknown case %s (cases: %s)" % (", ".join(unknown), ", ".join(CASES)))
     os.makedirs(RUN, exist_ok=True)
     # PA mode pins all guest memory
     resource.setrlimit(resource.RLIMIT_MEMLOCK, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
