@@ -94,9 +94,9 @@ fi
 kill $vpid; wait $vpid
 sed 's/^/  /' "$LOG/vduse.log"
 
-echo 1 > /proc/sys/vm/stat_refresh	# fold every CPU's batched counts
-acq=$(awk '$1 == "nr_foll_pin_acquired" { print $2 }' /proc/vmstat)
-rel=$(awk '$1 == "nr_foll_pin_released" { print $2 }' /proc/vmstat)
+. "$(dirname "$0")/../testbed/guest.sh"
+acq=$(vmstat nr_foll_pin_acquired)
+rel=$(vmstat nr_foll_pin_released)
 echo
 echo "==> pinned pages: nr_foll_pin_acquired $acq, nr_foll_pin_released $rel"
 [ "$acq" = "$rel" ] || verdict=FAIL
