@@ -467,7 +467,7 @@ static void prestage_next(struct chain *c, struct vdpalu_dev *dev)
 	struct xfer_msg m = { .type = XFER_DESC };
 	int sv[2], fds[MAX_XFER_FDS], blob, n, status;
 	struct next_argv a;
-	char sock[16];
+	char sock[16], **envp;
 	pid_t pid;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
@@ -480,9 +480,18 @@ static void prestage_next(struct chain *c, struct vdpalu_dev *dev)
 	a.argv[a.argc++] = "--incoming";
 	a.argv[a.argc++] = sock;
 	a.argv[a.argc] = NULL;
+	/*
+	 * Not environ as it is: an image this chain exec'd still has the
+	 * VDPALU_OLD_MM_FDS it released, and the new process would take that
+	 * keeper for one of its own.
+	 */
+	envp = vdpalu_exec_env(environ, NULL);
+	if (!envp)
+		die("environment");
 	if (posix_spawn(&pid, "/proc/self/exe", NULL, NULL,
-			(char *const *)a.argv, environ))
+			(char *const *)a.argv, envp))
 		die("spawn the new process");
+	free(envp);
 	close(sv[1]);
 
 	if (vdpalu_stage_describe(dev, NULL, 0, &blob))
