@@ -123,7 +123,7 @@ int main(void)
 	mkdir("/proc", 0755);
 	mount("proc", "/proc", "proc", 0, NULL);
 	total = cmdline_frames();
-	if (getrandom(&boot_id, sizeof(boot_id), 0) != sizeof(boot_id))
+	if (getrandom(&boot_id, sizeof(boot_id), GRND_INSECURE) != sizeof(boot_id))
 		boot_id = now_us();
 
 	s = socket(AF_PACKET, SOCK_RAW, htons(ETHERTYPE_FRAMES));
