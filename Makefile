@@ -84,10 +84,15 @@ check-mlx5: kernel-source
 ## check         everything: checkpatch, mlx5 compile, host tests, VM tests,
 ##               QEMU's cpr-transfer in a PA and a VA boot (CHECK_QEMU)
 # setpriv --pdeathsig: check.sh is told when make dies, and stops its VM.
-CHECK_QEMU ?= va-batch=chain pa-map=transfer
+# Every QEMU case in three nested-guest boots a mode (qemu_cpr.py --cases):
+# B killed then A -> C -> D, a refused update then a live migration, QEMU 7.2.
+CHECK_QEMU_CASES = killed+chain,refused+livemig,qemu72
+CHECK_QEMU ?= va-batch=$(CHECK_QEMU_CASES) pa-map=$(CHECK_QEMU_CASES)
+CHECK_QEMU_FRAMES ?= 3000
 check: checkpatch check-mlx5 kernel selftests userspace $(if $(strip $(CHECK_QEMU)),qemu nested-guest qemu-tests)
 	@LU_HOST_TESTS="$(MAKE) -s -C $(TOP)/tests/unit O=$(USER_O) check" KHDR=$(KHDR) \
-		LU_QEMU="$(CHECK_QEMU)" exec setpriv --pdeathsig TERM testbed/check.sh $(MODES)
+		LU_QEMU="$(CHECK_QEMU)" LU_QEMU_FRAMES="$(CHECK_QEMU_FRAMES)" \
+		exec setpriv --pdeathsig TERM testbed/check.sh $(MODES)
 
 ## check-stress the VM suites and the kselftests on a KASAN + lockdep + failslab kernel
 ##               (build/kbuild-kasan), stress suite with STRESS_OPS=50000, 50 rounds per race

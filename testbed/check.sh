@@ -10,7 +10,8 @@
 #              LU_TESTBED_SELFTEST=0 skips the test bed's check of its alarms;
 #              LU_UAPI_CHECK=0 skips the check that lib/uapi is current;
 #              LU_QEMU="MODE=CASES ..." the boots that also run QEMU's
-#              cpr-transfer suite (tests/vm/qemu-cpr.sh) and its cases.
+#              cpr-transfer suite (tests/vm/qemu-cpr.sh) and its cases;
+#              LU_QEMU_FRAMES the frames each nested guest sends (6000).
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -60,6 +61,13 @@ done
 if [ ${#qemu_cases[@]} -gt 0 ]; then
 	[ -x "$BUILD/qemu-build/qemu-system-x86_64" ] || die "LU_QEMU without a patched QEMU: run 'make qemu'"
 	[ -f "$BUILD/nested/initramfs.cpio" ] || die "LU_QEMU without a nested guest: run 'make nested-guest'"
+	[ -z "${LU_QEMU_FRAMES:-}" ] || [[ $LU_QEMU_FRAMES =~ ^[1-9][0-9]*$ ]] ||
+		die "LU_QEMU_FRAMES '$LU_QEMU_FRAMES': not a number of frames"
+	# A misspelt case fails here, not in the VM after the boots before it.
+	for m in "${!qemu_cases[@]}"; do
+		FRAMES=${LU_QEMU_FRAMES:-6000} python3 "$TOP/tests/vm/qemu_cpr.py" --check \
+			--cases "${qemu_cases[$m]}" || die "LU_QEMU word '$m=${qemu_cases[$m]}'"
+	done
 fi
 
 for m in "${order[@]}"; do
@@ -68,7 +76,7 @@ for m in "${order[@]}"; do
 	mode_suites=$suites_arg qemu_env=""
 	if [ -n "${qemu_cases[$m]:-}" ]; then
 		mode_suites=$suites_arg:$TOP/tests/vm/qemu-cpr.sh
-		qemu_env=" lu_qemu_cases=${qemu_cases[$m]}"
+		qemu_env=" lu_qemu_cases=${qemu_cases[$m]} lu_qemu_frames=${LU_QEMU_FRAMES:-}"
 	fi
 	# pdeathsig: if this script is killed, run-vm.sh is told and stops QEMU.
 	setpriv --pdeathsig TERM "$TOP/testbed/run-vm.sh" --name "check-$m" \
@@ -77,16 +85,7 @@ for m in "${order[@]}"; do
 	status=$?
 	step "VM run $m: $((SECONDS - start)) s"
 	logs+=("$BUILD/vm/check-$m/output.log")
-	case $status in
-	0) ;;
-	120) why="the kernel logged a report (above)" ;;
-	121) why="the guest did not reach its job (boot timeout)" ;;
-	122) why="the VM ended before its job did (above)" ;;
-	124) why="the watchdog stopped the VM" ;;
-	125) why="the VM could not be run (above)" ;;
-	*) why="the VM job ended with status $status" ;;
-	esac
-	[ $status = 0 ] || { echo "FAIL $m: $why" >&2; extra_fail=$((extra_fail + 1)); }
+	[ $status = 0 ] || { echo "FAIL $m: $(vm_failure $status)" >&2; extra_fail=$((extra_fail + 1)); }
 done
 
 step "summary"

@@ -20,6 +20,20 @@ declare -A VM_MODES=(
 VM_MODE_ORDER=(pa-batch va-batch pa-map va-map)
 
 step() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# What run-vm.sh's exit status STATUS says went wrong (see its header);
+# nothing for 0.
+vm_failure() {
+	case $1 in
+	0) ;;
+	120) echo "the kernel logged a report (above)" ;;
+	121) echo "the guest did not reach its job (boot timeout)" ;;
+	122) echo "the VM ended before its job did (above)" ;;
+	124) echo "the watchdog stopped the VM" ;;
+	125) echo "the VM could not be run (above)" ;;
+	*) echo "the VM job ended with status $1" ;;
+	esac
+}
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 debian_kernel_version() {

@@ -6,7 +6,7 @@
  * and reports on the console:
  *
  *   frames: boot <id> start total N mac M
- *   frames: boot <id> progress sent S echoed E maxgap_us G
+ *   frames: boot <id> progress sent S echoed E lost L dup D reordered R maxgap_us G
  *   frames: boot <id> done sent S echoed E lost L dup D reordered R maxgap_us G
  *
  * Every frame carries the boot id (a random number drawn at boot), so a
@@ -228,9 +228,9 @@ int main(void)
 			}
 		}
 		if (echoed % PROGRESS_EVERY == 0)
-			say("frames: boot %016llx progress sent %lu echoed %lu maxgap_us %llu\n",
-			    (unsigned long long)boot_id, sent, echoed,
-			    (unsigned long long)maxgap);
+			say("frames: boot %016llx progress sent %lu echoed %lu lost %lu dup %lu reordered %lu maxgap_us %llu\n",
+			    (unsigned long long)boot_id, sent, echoed, lost, dup,
+			    reordered, (unsigned long long)maxgap);
 	}
 	say("frames: boot %016llx done sent %lu echoed %lu lost %lu dup %lu reordered %lu maxgap_us %llu\n",
 	    (unsigned long long)boot_id, sent, echoed, lost, dup, reordered,

@@ -9,11 +9,17 @@ every echo) runs on a patched QEMU 10.0 with -netdev vhost-vdpa over
 vdpa_sim_net; while its frames flow, QEMU A hands the VM to QEMU B with
 cpr-transfer (QMP), then B to C.  Also: B killed before it takes ownership
 (A resumes the device and the guest goes on), a device that does not offer
-VHOST_BACKEND_F_NEW_OWNER (refused with a message), and Debian's QEMU 7.2
-running the same guest (regression by an unmodified client).
+VHOST_BACKEND_F_NEW_OWNER (refused with a message), a live migration to a
+second device (what exists without the series, measured beside it), and
+Debian's QEMU 7.2 running the same guest (regression by an unmodified
+client).
 
-Usage: qemu_cpr.py [--demo] [--cases a,b,...]
+Usage: qemu_cpr.py [--demo] [--check] [--cases a,b,...]
   --demo   one update with a readable timeline, no TAP
+  --check  only check that the cases exist and FRAMES suffices for them
+  --cases  transfer, chain, killed, refused, livemig, qemu72, or steps
+           (transfer, killed, refused, livemig) joined by + to run them in
+           turn on one guest: killed+chain is A, B killed, A again, C, D
 Environment: QEMU (patched QEMU 10.0 binary), QEMU_OLD (default
 /usr/bin/qemu-system-x86_64), NESTED (directory with bzImage and
 initramfs.cpio), BUILD, FRAMES (frames per guest run).
@@ -148,10 +154,13 @@ class Qmp:
             return r.get("return")
 
     def event_time(self, name):
+        """Time of the latest event of that name (an earlier, cancelled
+        update has its own)."""
+        t = None
         for e in self.events:
             if e["event"] == name:
-                return e["timestamp"]["seconds"] + e["timestamp"]["microseconds"] / 1e6
-        return None
+                t = e["timestamp"]["seconds"] + e["timestamp"]["microseconds"] / 1e6
+        return t
 
     def poll_events(self):
         self.sock.setblocking(False)
@@ -207,6 +216,11 @@ class Console:
             n = max(n, vals.get("echoed", 0))
         return n
 
+    def so_far(self):
+        """The guest's latest counts (its last progress or result line)."""
+        recs = [r for r in self.records() if r[1] in ("progress", "done", "stalled")]
+        return recs[-1][2] if recs else {}
+
     def done(self):
         for r in self.records():
             if r[1] in ("done", "stalled"):
@@ -241,6 +255,7 @@ class Qemu:
     def __init__(self, name, binary, dev, console, incoming=None, new=True,
                  frames=FRAMES, env=None):
         self.name = name
+        self.dev = dev
         self.dir = os.path.join(RUN, name)
         os.makedirs(self.dir, exist_ok=True)
         self.qmp_path = os.path.join(self.dir, "qmp.sock")
@@ -270,7 +285,7 @@ class Qemu:
                      "-trace", "vhost_vdpa_suspend", "-trace", "vhost_vdpa_resume",
                      "-trace", "vhost_vdpa_cpr_*", "-trace", "vhost_vdpa_dma_remap",
                      "-trace", "virtio_net_limit_queue_size", "-trace", "vm_state_notify"]
-        if incoming and incoming[1] is None:	# a normal migration
+        if incoming and incoming[1] is None:  # a normal migration
             args += ["-incoming", "unix:%s" % incoming[0]]
         elif incoming:
             args += ["-incoming", json.dumps(
@@ -354,19 +369,19 @@ def sockets(tag):
     return paths
 
 
-def cpr_update(src, name, dev, console, timeline, pause_switchover=False):
-    """Start a new QEMU that takes over src's VM by cpr-transfer."""
+def cpr_update(src, name, console, timeline, pause_switchover=False):
+    """Start a new QEMU on src's device that takes over src's VM by cpr-transfer."""
     main, cpr = sockets(name)
-    dst = Qemu(name, QEMU, dev, console, incoming=(main, cpr))
+    dst = Qemu(name, QEMU, src.dev, console, incoming=(main, cpr))
     # The new QEMU listens on the cpr socket once it has started up
     deadline = time.time() + 300
     while not os.path.exists(cpr) and dst.alive() and time.time() < deadline:
         time.sleep(0.05)
     q = src.qmp
     q.cmd("migrate-set-parameters", mode="cpr-transfer")
-    if pause_switchover:
-        q.cmd("migrate-set-capabilities",
-              capabilities=[{"capability": "pause-before-switchover", "state": True}])
+    # Set either way: an earlier, cancelled attempt from src may have set it.
+    q.cmd("migrate-set-capabilities",
+          capabilities=[{"capability": "pause-before-switchover", "state": pause_switchover}])
     t0 = time.time()
     timeline.append((t0, "%s: migrate (cpr-transfer) to %s" % (src.name, name)))
     # The new QEMU reads the CPR state first; it listens on main afterwards.
@@ -399,8 +414,11 @@ def wait_running(q, timeout=300):
     return False
 
 
-def check_guest(console, frames, what, expect_total=True):
-    """The guest's own verdict: one boot, every frame back once, in order."""
+def check_guest(console, frames, what, livemig_after=None):
+    """The guest's own verdict: one boot, every frame back once, in order.
+    After a live migration (livemig_after: echoes before it), which is
+    measured here and is not this series', frames it lost are counted and
+    reported; what came before it was checked as the migration began."""
     rec = console.done()
     starts = [r for r in console.records() if r[1] == "start"]
     boots = {r[0] for r in console.records()}
@@ -411,6 +429,15 @@ def check_guest(console, frames, what, expect_total=True):
         ok(False, "%s: the guest reported its result" % what, "\n".join(console.lines()[-20:]))
         return None
     vals = rec[2]
+    if livemig_after is not None:
+        ok(rec[1] == "done" and vals.get("sent") == frames and
+           vals.get("echoed", 0) + vals.get("lost", 0) == frames,
+           "%s: every frame came back or was counted lost: sent %s echoed %s lost %s of %d" % (
+               what, vals.get("sent"), vals.get("echoed"), vals.get("lost"), frames),
+           "\n".join(console.lines()[-20:]))
+        note("%s: across the live migration (after %d echoes): lost %s dup %s reordered %s" % (
+            what, livemig_after, vals.get("lost"), vals.get("dup"), vals.get("reordered")))
+        return vals
     ok(rec[1] == "done" and vals.get("echoed") == frames and vals.get("sent") == frames,
        "%s: every frame came back: sent %s echoed %s of %d" % (
            what, vals.get("sent"), vals.get("echoed"), frames),
@@ -421,209 +448,173 @@ def check_guest(console, frames, what, expect_total=True):
     return vals
 
 
-def start_guest(name, dev, console, frames=FRAMES, binary=QEMU, new=True, env=None):
-    if os.path.exists(console.path):
-        os.unlink(console.path)
-    a = Qemu(name, binary, dev, console.path, new=new, frames=frames, env=env)
-    a.connect()
-    return a
+# Echoes (the guest reports every 500) that show traffic before the first
+# step, and again after each one.
+FLOWING = 1000
+AGAIN = 500
 
 
-def wait_traffic(a, console, at_least=1000):
-    t0 = time.time()
-    console.wait(lambda: any(r[1] == "start" for r in console.records()) or not a.alive(),
-                 TIMEOUT, "the guest's first line")
-    t1 = time.time()
-    console.wait(lambda: console.echoed() >= at_least or console.done() or not a.alive(),
-                 TIMEOUT, "%d echoes" % at_least)
-    t2 = time.time()
-    note("%s: guest up %.1f s after start, %d echoes in %.1f s (%.0f/s)" % (
-        a.name, t1 - t0, console.echoed(), t2 - t1, console.echoed() / max(t2 - t1, 0.001)))
-    return console.echoed() >= at_least and not console.done()
+class Guest:
+    """One nested guest from boot to its result, and the QEMU running it now.
+
+    A case is a sequence of steps on one guest (cpr-transfer hops, a new
+    QEMU killed half-way, a refused update, a live migration); each step
+    starts from whatever QEMU runs the guest and leaves the guest running,
+    on the same QEMU or a new one.  The guest's own verdict (one boot,
+    every frame back once) covers all of them."""
+
+    def __init__(self, tag, dev, binary=QEMU, new=True, env=None):
+        self.tag = tag
+        self.console = Console(os.path.join(RUN, tag + "-console.log"))
+        if os.path.exists(self.console.path):
+            os.unlink(self.console.path)
+        self.timeline = []
+        self.letters = iter("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        self.cur = Qemu(self.next_name(), binary, dev, self.console.path, new=new,
+                        frames=FRAMES, env=env)
+        self.cur.connect()
+        self.timeline.append((time.time(), "%s: started, pid %d" % (self.cur.name, self.cur.pid)))
+        self.pin_first = None
+        self.livemig_after = None  # echoes before a live migration step
+
+    def next_name(self):
+        return "%s-%s" % (self.tag, next(self.letters))
+
+    def wait_flowing(self):
+        a, console = self.cur, self.console
+        t0 = time.time()
+        console.wait(lambda: any(r[1] == "start" for r in console.records()) or not a.alive(),
+                     TIMEOUT, "the guest's first line")
+        t1 = time.time()
+        console.wait(lambda: console.echoed() >= FLOWING or console.done() or not a.alive(),
+                     TIMEOUT, "%d echoes" % FLOWING)
+        t2 = time.time()
+        note("%s: guest up %.1f s after start, %d echoes in %.1f s (%.0f/s)" % (
+            a.name, t1 - t0, console.echoed(), t2 - t1, console.echoed() / max(t2 - t1, 0.001)))
+        flowing = console.echoed() >= FLOWING and not console.done()
+        ok(flowing, "%s: traffic flows on %s (%d echoes)" % (self.tag, a.name, console.echoed()),
+           a.output() + "\n".join(console.lines()[-10:]))
+        self.pin_first = vmpin_kb(a.pid)
+        return flowing
+
+    def echoes_again(self, before, what):
+        """Wait for AGAIN more echoes; true if any came."""
+        try:
+            self.console.wait(lambda: self.console.echoed() >= before + AGAIN or self.console.done(),
+                              TIMEOUT, "echoes after " + what)
+        except TimeoutError:
+            pass
+        return self.console.echoed() > before
+
+    def finish(self):
+        """Let the guest send its last frames, check its verdict, stop it."""
+        try:
+            self.console.wait(self.console.done, TIMEOUT, "the guest's result")
+        except TimeoutError:
+            pass
+        vals = check_guest(self.console, FRAMES, self.tag, self.livemig_after)
+        if vals:
+            note("%s: guest-visible pause (largest gap between two echoes, guest clock) %.1f ms" % (
+                self.tag, vals.get("maxgap_us", 0) / 1e3))
+        self.cur.quit()
+        bal, acq, rel = pins_balanced()
+        ok(bal, "%s: pins balanced after the last QEMU exits (acquired %d, released %d)" % (
+            self.tag, acq, rel))
 
 
-def case_transfer(dev, hops, timeline_out=None):
-    """A -> B (-> C): the guest's traffic goes on across each update."""
-    tag = "chain" if hops > 1 else "transfer"
-    console = Console(os.path.join(RUN, tag + "-console.log"))
-    timeline = []
-    a = start_guest(tag + "-A", dev, console)
-    timeline.append((time.time(), "A: started, pid %d" % a.pid))
-    flowing = wait_traffic(a, console)
-    ok(flowing, "%s: traffic flows on QEMU A before the update (%d echoes)" % (tag, console.echoed()),
-       a.output() + "\n".join(console.lines()[-10:]))
-    if not flowing:
-        a.kill()
-        return
-    cur = a
-    pin_a = vmpin_kb(a.pid)
-    names = "BCD"
-    for h in range(hops):
-        name = "%s-%s" % (tag, names[h])
-        before = console.echoed()
-        timeline.append((time.time(), "%s: %d echoes so far, VmPin %s kB" % (
-            cur.name, before, vmpin_kb(cur.pid))))
-        dst = cpr_update(cur, name, dev, console.path, timeline)
-        info = wait_migration(cur.qmp, ("completed",))
-        done = info.get("status") == "completed"
-        ok(done, "%s: cpr-transfer %s -> %s completed" % (tag, cur.name, name),
-           json.dumps(info) + "\n" + dst.output())
-        if not done:
-            dst.kill()
-            cur.kill()
-            return
-        q = dst.connect()
-        running = wait_running(q)
-        t_run = time.time()
-        ok(running, "%s: %s runs the guest" % (tag, name), dst.output())
-        cur.qmp.poll_events()
-        t_stop = cur.qmp.event_time("STOP")
-        # B resumes the guest before anyone is connected to its QMP
-        # socket, so its RESUME event reaches nobody; its trace has it.
-        t_resume = dst.trace_time("vm_state_notify", "running 1")
-        t_susp = cur.trace_time("vhost_vdpa_suspend")
-        t_res = dst.trace_time("vhost_vdpa_resume")
-        pin_old = vmpin_kb(cur.pid)
-        # Traffic again on the new QEMU before the old one goes
-        moved = console.wait(lambda: console.echoed() > before + 500 or console.done(),
-                             TIMEOUT, "echoes after the update")
-        pin_new = vmpin_kb(dst.pid)
-        for t, what in ((t_susp, "%s: VHOST_VDPA_SUSPEND (device kept, not reset)" % cur.name),
-                        (t_stop, "%s: STOP" % cur.name),
-                        (t_resume, "%s: RESUME" % name),
-                        (t_res, "%s: VHOST_NEW_OWNER, remap, VHOST_VDPA_RESUME done" % name)):
-            if t:
-                timeline.append((t, what))
-        cur.quit()
-        timeline.append((time.time(), "%s: quit" % cur.name))
-        ok(moved is not None and console.echoed() > before,
-           "%s: frames echo again through %s (%d -> %d)" % (tag, name, before, console.echoed()))
-        ok(pin_new == pin_a,
-           "%s: VmPin of %s equals A's (%s kB, A had %s kB, %s had %s kB before it quit)" % (
-               tag, name, pin_new, pin_a, cur.name, pin_old))
-        ok(dst.trace_count("vhost_vdpa_cpr_new_owner") == 1,
-           "%s: %s took the device with VHOST_NEW_OWNER" % (tag, name), dst.output())
-        remaps = dst.trace_count("vhost_vdpa_dma_remap")
-        if use_va():
-            ok(remaps > 0, "%s: %s remapped guest memory (%d VHOST_IOTLB_REMAP)" % (tag, name, remaps))
-        else:
-            ok(remaps == 0, "%s: %s sent no remap on a PA device (%d)" % (tag, name, remaps))
-        ok(dst.trace_count("vhost_vdpa_resume") == 1,
-           "%s: %s resumed the device without rebuilding it" % (tag, name), dst.output())
-        downtime = info.get("downtime")
-        note("%s %s -> %s: QEMU downtime %s ms; VM stopped %s ms (A STOP -> B RESUME); "
-             "device blackout %s ms (SUSPEND -> RESUME)" % (
-                 tag, cur.name, name, downtime,
-                 "%.1f" % ((t_resume - t_stop) * 1e3) if t_resume and t_stop else "?",
-                 "%.1f" % ((t_res - t_susp) * 1e3) if t_res and t_susp else "?"))
-        cur = dst
-    try:
-        console.wait(console.done, TIMEOUT, "the guest's result")
-    except TimeoutError:
-        pass
-    vals = check_guest(console, FRAMES, tag)
-    if vals:
-        note("%s: guest-visible pause (largest gap between two echoes, guest clock) %.1f ms" % (
-            tag, vals.get("maxgap_us", 0) / 1e3))
-    cur.quit()
-    bal, acq, rel = pins_balanced()
-    ok(bal, "%s: pins balanced after the last QEMU exits (acquired %d, released %d)" % (tag, acq, rel))
-    if timeline_out is not None:
-        timeline_out.extend(timeline)
-
-
-def case_livemig(dev, dev2):
-    """What a user has without the series: a live migration to a new QEMU
-    on the same host, onto a second vdpa device.  Measured, not required
-    to work: QEMU may refuse it; the pause is set beside cpr-transfer's."""
-    console = Console(os.path.join(RUN, "livemig-console.log"))
-    a = start_guest("livemig-A", dev, console)
-    if not ok(wait_traffic(a, console), "livemig: traffic flows on QEMU A", a.output()):
-        a.kill()
-        return
-    main, _ = sockets("livemig")
-    b = Qemu("livemig-B", QEMU, dev2, console.path, incoming=(main, None))
-    deadline = time.time() + 300
-    while not os.path.exists(main) and b.alive() and time.time() < deadline:
-        time.sleep(0.05)
+def step_transfer(g):
+    """The running QEMU hands the VM to a new one by cpr-transfer."""
+    tag, cur, console = g.tag, g.cur, g.console
+    name = g.next_name()
     before = console.echoed()
-    err = ""
-    try:
-        a.qmp.cmd("migrate", uri="unix:%s" % main)
-        info = wait_migration(a.qmp, ("completed",))
-    except (RuntimeError, TimeoutError) as e:
-        err, info = str(e), {}
-    if info.get("status") != "completed":
-        note("livemig: QEMU could not live-migrate the vhost-vdpa NIC: %s" % (
-            err or json.dumps(info)))
-        b.kill()
-        a.kill()
-        return
-    q = b.connect()
-    ok(wait_running(q), "livemig: B runs the guest after the live migration", b.output())
-    a.quit()
-    try:
-        console.wait(console.done, TIMEOUT, "the guest's result")
-    except TimeoutError:
-        pass
-    vals = console.done()
-    vals = vals[2] if vals else {}
-    note("livemig: QEMU downtime %s ms, total %s ms; guest-visible pause (largest echo gap) "
-         "%.1f ms; frames sent %s, echoed %s, lost %s (%d echoes before)" % (
-             info.get("downtime"), info.get("total-time"), vals.get("maxgap_us", 0) / 1e3,
-             vals.get("sent"), vals.get("echoed"), vals.get("lost"), before))
-    b.quit()
-    bal, acq, rel = pins_balanced()
-    ok(bal, "livemig: pins balanced after B exits (acquired %d, released %d)" % (acq, rel))
+    g.timeline.append((time.time(), "%s: %d echoes so far, VmPin %s kB" % (
+        cur.name, before, vmpin_kb(cur.pid))))
+    dst = cpr_update(cur, name, console.path, g.timeline)
+    info = wait_migration(cur.qmp, ("completed",))
+    done = info.get("status") == "completed"
+    ok(done, "%s: cpr-transfer %s -> %s completed" % (tag, cur.name, name),
+       json.dumps(info) + "\n" + dst.output())
+    if not done:
+        dst.kill()
+        return False
+    q = dst.connect()
+    running = wait_running(q)
+    ok(running, "%s: %s runs the guest" % (tag, name), dst.output())
+    cur.qmp.poll_events()
+    t_stop = cur.qmp.event_time("STOP")
+    # The new QEMU resumes the guest before anyone is connected to its QMP
+    # socket, so its RESUME event reaches nobody; its trace has it.
+    t_resume = dst.trace_time("vm_state_notify", "running 1")
+    t_susp = cur.trace_time("vhost_vdpa_suspend")
+    t_res = dst.trace_time("vhost_vdpa_resume")
+    pin_old = vmpin_kb(cur.pid)
+    # Traffic again on the new QEMU before the old one goes
+    moved = g.echoes_again(before, "the update")
+    pin_new = vmpin_kb(dst.pid)
+    for t, what in ((t_susp, "%s: VHOST_VDPA_SUSPEND (device kept, not reset)" % cur.name),
+                    (t_stop, "%s: STOP" % cur.name),
+                    (t_resume, "%s: RESUME" % name),
+                    (t_res, "%s: VHOST_NEW_OWNER, remap, VHOST_VDPA_RESUME done" % name)):
+        if t:
+            g.timeline.append((t, what))
+    cur.quit()
+    g.cur = dst
+    g.timeline.append((time.time(), "%s: quit" % cur.name))
+    ok(moved, "%s: frames echo again through %s (%d -> %d)" % (tag, name, before, console.echoed()))
+    ok(pin_new == g.pin_first,
+       "%s: VmPin of %s equals the first QEMU's (%s kB, it had %s kB, %s had %s kB before it quit)" % (
+           tag, name, pin_new, g.pin_first, cur.name, pin_old))
+    ok(dst.trace_count("vhost_vdpa_cpr_new_owner") == 1,
+       "%s: %s took the device with VHOST_NEW_OWNER" % (tag, name), dst.output())
+    remaps = dst.trace_count("vhost_vdpa_dma_remap")
+    if use_va():
+        ok(remaps > 0, "%s: %s remapped guest memory (%d VHOST_IOTLB_REMAP)" % (tag, name, remaps))
+    else:
+        ok(remaps == 0, "%s: %s sent no remap on a PA device (%d)" % (tag, name, remaps))
+    ok(dst.trace_count("vhost_vdpa_resume") == 1,
+       "%s: %s resumed the device without rebuilding it" % (tag, name), dst.output())
+    note("%s %s -> %s: QEMU downtime %s ms; VM stopped %s ms (STOP -> RESUME); "
+         "device blackout %s ms (SUSPEND -> RESUME)" % (
+             tag, cur.name, name, info.get("downtime"),
+             "%.1f" % ((t_resume - t_stop) * 1e3) if t_resume and t_stop else "?",
+             "%.1f" % ((t_res - t_susp) * 1e3) if t_res and t_susp else "?"))
+    return True
 
 
-def case_killed(dev):
-    """B dies before it takes ownership: A resumes its device, the guest goes on."""
-    console = Console(os.path.join(RUN, "killed-console.log"))
-    a = start_guest("killed-A", dev, console)
-    if not ok(wait_traffic(a, console), "killed: traffic flows on QEMU A", a.output()):
-        a.kill()
-        return
-    b = cpr_update(a, "killed-B", dev, console.path, [], pause_switchover=True)
+def step_killed(g):
+    """The new QEMU dies before it takes ownership: the old one resumes
+    its device and the guest goes on there."""
+    tag, a, console = g.tag, g.cur, g.console
+    kept, resumed = a.trace_count("vhost_vdpa_cpr_kept"), a.trace_count("vhost_vdpa_resume")
+    b = cpr_update(a, g.next_name(), console.path, g.timeline, pause_switchover=True)
     info = wait_migration(a.qmp, ("pre-switchover",))
     ok(info.get("status") == "pre-switchover",
-       "killed: A stopped the guest and waits before switchover", json.dumps(info))
-    ok(a.trace_count("vhost_vdpa_cpr_kept") == 1,
-       "killed: A suspended the device, kept it (no reset)", a.output())
+       "%s: %s stopped the guest and waits before switchover" % (tag, a.name), json.dumps(info))
+    ok(a.trace_count("vhost_vdpa_cpr_kept") == kept + 1,
+       "%s: %s suspended the device, kept it (no reset)" % (tag, a.name), a.output())
     b.kill()
     a.qmp.cmd("migrate_cancel")
     info = wait_migration(a.qmp, ("cancelled", "failed"))
     ok(info.get("status") in ("cancelled", "failed"),
-       "killed: the migration ends (%s) once B is gone" % info.get("status"))
-    ok(wait_running(a.qmp, 60), "killed: A runs the guest again", a.output())
+       "%s: the migration ends (%s) once %s is gone" % (tag, info.get("status"), b.name))
+    ok(wait_running(a.qmp, 60), "%s: %s runs the guest again" % (tag, a.name), a.output())
     before = console.echoed()
-    try:
-        console.wait(lambda: console.echoed() > before + 500 or console.done(), TIMEOUT,
-                     "echoes after B was killed")
-    except TimeoutError:
-        pass
-    ok(console.echoed() > before,
-       "killed: frames echo again on A (%d -> %d)" % (before, console.echoed()), a.output())
-    ok(a.trace_count("vhost_vdpa_resume") == 1,
-       "killed: A resumed the device it had suspended", a.output())
-    console.wait(console.done, TIMEOUT, "the guest's result")
-    check_guest(console, FRAMES, "killed")
-    a.quit()
-    bal, acq, rel = pins_balanced()
-    ok(bal, "killed: pins balanced after A exits (acquired %d, released %d)" % (acq, rel))
+    ok(g.echoes_again(before, "%s was killed" % b.name),
+       "%s: frames echo again on %s (%d -> %d)" % (tag, a.name, before, console.echoed()),
+       a.output())
+    ok(a.trace_count("vhost_vdpa_resume") == resumed + 1,
+       "%s: %s resumed the device it had suspended" % (tag, a.name), a.output())
+    ok(vmpin_kb(a.pid) == g.pin_first,
+       "%s: %s still holds its pins (VmPin %s kB, %s kB at first)" % (
+           tag, a.name, vmpin_kb(a.pid), g.pin_first))
+    return True
 
 
-def case_refused(dev):
+def step_refused(g):
     """A device that cannot change owner: cpr-transfer refused, nothing changes."""
-    shim = os.path.join(BUILD, "qemu-tests/no-new-owner.so")
-    console = Console(os.path.join(RUN, "refused-console.log"))
-    env = dict(os.environ, LD_PRELOAD=shim)
-    a = start_guest("refused-A", dev, console, env=env)
-    if not ok(wait_traffic(a, console), "refused: traffic flows on QEMU A (device without F_NEW_OWNER)",
-              a.output()):
-        a.kill()
-        return
-    main, cpr = sockets("refused")
+    tag, a, console = g.tag, g.cur, g.console
+    suspends = a.trace_count("vhost_vdpa_suspend")
+    main, cpr = sockets(tag + "-refused")  # no QEMU listens: refused first
     a.qmp.cmd("migrate-set-parameters", mode="cpr-transfer")
     err = ""
     try:
@@ -633,33 +624,128 @@ def case_refused(dev):
     except RuntimeError as e:
         err = str(e)
     ok("VHOST_BACKEND_F_NEW_OWNER" in err,
-       "refused: migrate refuses with a message naming the reason", err)
-    note("refused: QEMU says: %s" % err)
+       "%s: migrate refuses with a message naming the reason" % tag, err)
+    note("%s: QEMU says: %s" % (tag, err))
     before = console.echoed()
-    ok(a.qmp.cmd("query-status").get("running"), "refused: the guest keeps running on A")
-    try:
-        console.wait(lambda: console.echoed() > before + 500 or console.done(), TIMEOUT, "echoes")
-    except TimeoutError:
-        pass
-    ok(console.echoed() > before, "refused: frames keep coming back (%d -> %d)" % (before, console.echoed()))
-    ok(a.trace_count("vhost_vdpa_suspend") == 0, "refused: the device was never suspended")
-    console.wait(console.done, TIMEOUT, "the guest's result")
-    check_guest(console, FRAMES, "refused")
-    a.quit()
+    ok(a.qmp.cmd("query-status").get("running"), "%s: the guest keeps running on %s" % (tag, a.name))
+    ok(g.echoes_again(before, "the refusal"),
+       "%s: frames keep coming back (%d -> %d)" % (tag, before, console.echoed()))
+    ok(a.trace_count("vhost_vdpa_suspend") == suspends, "%s: the device was never suspended" % tag)
+    return True
 
 
-def case_qemu72(dev):
-    """Debian's QEMU 7.2, unmodified, runs the same guest over the patched kernel."""
-    console = Console(os.path.join(RUN, "qemu72-console.log"))
-    a = start_guest("qemu72", dev, console, binary=QEMU_OLD, new=False)
+def step_livemig(g, dev2):
+    """What a user has without the series: a live migration to a new QEMU
+    on the same host, onto a second vdpa device.  Measured beside
+    cpr-transfer; QEMU may refuse it, and the guest then stays where it is."""
+    tag, a, console = g.tag, g.cur, g.console
+    name = g.next_name()
+    main, _ = sockets(name)
+    b = Qemu(name, QEMU, dev2, console.path, incoming=(main, None))
+    deadline = time.time() + 300
+    while not os.path.exists(main) and b.alive() and time.time() < deadline:
+        time.sleep(0.05)
+    before = console.echoed()
+    seen = console.so_far()
+    ok(seen.get("lost") == 0 and seen.get("dup") == 0 and seen.get("reordered") == 0,
+       "%s: exactly once and in order before the live migration: %d echoes, lost %s dup %s "
+       "reordered %s" % (tag, before, seen.get("lost"), seen.get("dup"), seen.get("reordered")))
+    if g.livemig_after is None:
+        g.livemig_after = before
+    err = ""
     try:
-        console.wait(console.done, TIMEOUT, "the guest's result")
-    except TimeoutError:
-        pass
-    check_guest(console, FRAMES, "qemu 7.2")
+        # A cpr-transfer step before may have left these set.
+        a.qmp.cmd("migrate-set-parameters", mode="normal")
+        a.qmp.cmd("migrate-set-capabilities",
+                  capabilities=[{"capability": "pause-before-switchover", "state": False}])
+        a.qmp.cmd("migrate", uri="unix:%s" % main)
+        info = wait_migration(a.qmp, ("completed",))
+    except (RuntimeError, TimeoutError) as e:
+        err, info = str(e), {}
+    if info.get("status") != "completed":
+        note("%s: QEMU could not live-migrate the vhost-vdpa NIC: %s" % (
+            tag, err or json.dumps(info)))
+        b.kill()
+        return wait_running(a.qmp, 60)
+    q = b.connect()
+    ok(wait_running(q), "%s: %s runs the guest after the live migration" % (tag, name), b.output())
     a.quit()
-    bal, acq, rel = pins_balanced()
-    ok(bal, "qemu 7.2: pins balanced after exit (acquired %d, released %d)" % (acq, rel))
+    g.cur = b
+    moved = g.echoes_again(before, "the live migration")
+    note("%s: live migration %s -> %s: QEMU downtime %s ms, total %s ms (%d echoes before)" % (
+        tag, a.name, name, info.get("downtime"), info.get("total-time"), before))
+    ok(moved, "%s: frames echo again through %s (%d -> %d)" % (tag, name, before, console.echoed()))
+    return True
+
+
+# What each case does to one guest.  A case given as "step+step+..." runs
+# those steps in turn (make check joins several so that one guest boot
+# serves them: the nested guest's boot is most of a case's time).
+STEPS = ("transfer", "killed", "refused", "livemig")
+CASES = {
+    "transfer": ["transfer"],
+    "chain": ["transfer", "transfer"],
+    "killed": ["killed"],
+    "refused": ["refused"],
+    "livemig": ["livemig"],
+    "qemu72": [],
+}
+
+
+def case_steps(case):
+    """The steps of a case name, or a message saying why it is not one."""
+    if case in CASES:
+        return CASES[case], None
+    steps = []
+    for s in case.split("+"):
+        if s in CASES and s != "qemu72":
+            steps += CASES[s]
+        else:
+            return None, "unknown case or step %s in %s" % (s, case)
+    # A refusing device refuses every update that follows on the same
+    # QEMU; a live migration moves the guest to one that does not refuse.
+    refusing = False
+    for s in steps:
+        if s == "refused":
+            refusing = True
+        elif s == "livemig":
+            refusing = False
+        elif refusing:
+            return None, "%s: %s after a refusal, on the same QEMU" % (case, s)
+    if len(steps) * AGAIN + FLOWING + AGAIN > FRAMES:
+        return None, "%s: %d frames are too few for %d steps" % (case, FRAMES, len(steps))
+    return steps, None
+
+
+def run_case(case, dev, extra_dev):
+    steps = case_steps(case)[0]
+    env = None
+    if "refused" in steps:
+        # Until a live migration moves the guest, its QEMU runs with a
+        # device that hides F_NEW_OWNER (see no-new-owner.c).
+        env = dict(os.environ, LD_PRELOAD=os.path.join(BUILD, "qemu-tests/no-new-owner.so"))
+    if case == "qemu72":
+        # Debian's QEMU 7.2, unmodified, runs the same guest over the patched kernel.
+        g = Guest("qemu72", dev, binary=QEMU_OLD, new=False)
+    else:
+        g = Guest(case, dev, env=env)
+    if steps and not g.wait_flowing():
+        g.cur.kill()
+        return g
+    for s in steps:
+        if s == "transfer":
+            going = step_transfer(g)
+        elif s == "killed":
+            going = step_killed(g)
+        elif s == "refused":
+            going = step_refused(g)
+        else:
+            going = step_livemig(g, extra_dev())
+        if not going:
+            g.cur.kill()
+            return g
+    g.finish()
+    return g
 
 
 def version(binary):
@@ -669,21 +755,25 @@ def version(binary):
         return "unknown (%s)" % e
 
 
-CASES = ("transfer", "chain", "killed", "refused", "qemu72", "livemig")
-
 
 def main():
     global demo
     ap = argparse.ArgumentParser()
     ap.add_argument("--demo", action="store_true")
     ap.add_argument("--cases", default=",".join(CASES))
+    ap.add_argument("--check", action="store_true",
+                    help="only check the cases (on the host, before a boot)")
     args = ap.parse_args()
     demo = args.demo
     cases = args.cases.split(",")
     # A misspelt case would run nothing and pass.
-    unknown = [c for c in cases if c not in CASES]
-    if unknown:
-        ap.error("unknown case %s (cases: %s)" % (", ".join(unknown), ", ".join(CASES)))
+    for c in cases:
+        why = case_steps(c)[1]
+        if why:
+            ap.error("%s (cases: %s, or steps %s joined by +)" % (
+                why, ", ".join(CASES), ", ".join(STEPS)))
+    if args.check:
+        return 0
     os.makedirs(RUN, exist_ok=True)
     # PA mode pins all guest memory
     resource.setrlimit(resource.RLIMIT_MEMLOCK, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
@@ -698,29 +788,22 @@ def main():
         version(QEMU), dver, QEMU, version(QEMU_OLD)))
     note("vdpa_sim mode: %s; guest: %d MiB, %d frames" % (mode, GUEST_MEM, FRAMES))
     vd = Vdpa("qcpr0")
+    second = []
+
+    def extra_dev():
+        # The live migration's destination device, made when first needed
+        if not second:
+            second.append(Vdpa("qcpr1"))
+        return second[0].dev
+
     try:
         timeline = []
         for c in cases:
             t = time.time()
             try:
-                if c == "transfer":
-                    case_transfer(vd.dev, 1, timeline)
-                elif c == "chain":
-                    case_transfer(vd.dev, 2)
-                elif c == "killed":
-                    case_killed(vd.dev)
-                elif c == "refused":
-                    case_refused(vd.dev)
-                elif c == "qemu72":
-                    case_qemu72(vd.dev)
-                elif c == "livemig":
-                    vd2 = Vdpa("qcpr1")
-                    try:
-                        case_livemig(vd.dev, vd2.dev)
-                    finally:
-                        for q in spawned:
-                            q.kill()
-                        vd2.close()
+                g = run_case(c, vd.dev, extra_dev)
+                if not timeline:
+                    timeline = g.timeline
             except Exception as e:
                 ok(False, "%s: ran to the end" % c, repr(e))
             # Whatever a failed case left running holds the device
@@ -735,6 +818,8 @@ def main():
                 print("  %10.1f  %s" % ((t - t0) * 1e3, what))
     finally:
         vd.close()
+        for v in second:
+            v.close()
         # Logs, consoles and traces for a post-mortem on the host (build/vm/NAME)
         if os.path.isdir("/run/out"):
             import shutil
