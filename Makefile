@@ -65,7 +65,7 @@ userspace: headers testbed-tools
 unit:
 	@$(MAKE) -s -C tests/unit O=$(USER_O) check
 
-## uapi-headers  regenerate lib/uapi/linux from the patched tree (after a series change)
+## uapi-headers  regenerate lib/uapi/linux and docs/ from the patched tree (after a series change)
 uapi-headers: kernel-source
 	@testbed/uapi-headers.sh
 

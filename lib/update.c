@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * The two live update sequences of CONTRACT.md, both halves.
+ * The two live update sequences (docs/vhost-vdpa-live-update.rst), both halves.
  *
  * Reset flow:  old: SUSPEND; GET_VRING_BASE each vq; SET_STATUS(0)
  *              new: NEW_OWNER; features; rebuild vrings; REMAP; DRIVER_OK

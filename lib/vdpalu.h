@@ -8,7 +8,7 @@
  * FD_CLOEXEC on exactly what must survive), hands the blob fd to the new
  * image (exec, fork or SCM_RIGHTS) and the new image calls vdpalu_restore()
  * (map the memfds anywhere, VHOST_NEW_OWNER, remap, rebuild vrings or
- * resume).  See CONTRACT.md for the kernel side.
+ * resume).  The kernel side: docs/vhost-vdpa-live-update.rst.
  *
  * In short (error handling left out):
  *

@@ -1,10 +1,13 @@
 #!/bin/bash
-# lib/uapi/linux/ holds the series' uapi headers as `make headers_install`
-# of the patched tree writes them, so that libvdpalu and its users build on
-# a stock distribution, whose linux-libc-dev predates the series.
+# What the series defines for userspace, kept in the repo as the patched
+# tree has it, so that libvdpalu and its users build on a stock
+# distribution (whose linux-libc-dev predates the series) and the
+# interface's documentation can be read without building anything:
+#   lib/uapi/linux/  the uapi headers, as `make headers_install` writes them
+#   docs/            the series' userspace-API page (Documentation/userspace-api)
 #
-# Usage: uapi-headers.sh           regenerate lib/uapi from $KTREE
-#        uapi-headers.sh --check   TAP: lib/uapi matches $KTREE, or fails
+# Usage: uapi-headers.sh           regenerate both from $KTREE
+#        uapi-headers.sh --check   TAP: both match $KTREE, or fails
 # Environment: KHDR, headers_install output of $KTREE to compare with
 # (make check has it); without it they are installed afresh.
 set -euo pipefail
@@ -12,6 +15,9 @@ set -euo pipefail
 
 HEADERS=(vhost.h vhost_types.h vduse.h)
 dest=$TOP/lib/uapi/linux
+DOCS=(vhost-vdpa-live-update.rst)
+docsrc=$KTREE/Documentation/userspace-api
+docdest=$TOP/docs
 check=0
 case ${1:-} in
 --check) check=1 ;;
@@ -32,23 +38,32 @@ else
 fi
 
 if [ $check = 0 ]; then
-	mkdir -p "$dest"
+	mkdir -p "$dest" "$docdest"
 	for h in "${HEADERS[@]}"; do
 		install -m644 "$gen/$h" "$dest/$h"
 	done
-	step "lib/uapi/linux: ${HEADERS[*]} from $(git -C "$KTREE" describe --always 2>/dev/null || echo "$KTREE")"
+	for d in "${DOCS[@]}"; do
+		install -m644 "$docsrc/$d" "$docdest/$d"
+	done
+	step "lib/uapi/linux: ${HEADERS[*]}; docs: ${DOCS[*]}; from $(git -C "$KTREE" describe --always 2>/dev/null || echo "$KTREE")"
 	exit 0
 fi
-echo "1..${#HEADERS[@]}"
+echo "1..$((${#HEADERS[@]} + ${#DOCS[@]}))"
 n=0 failed=0
-for h in "${HEADERS[@]}"; do
+same() {	# COPY ORIGINAL NAME-OF-COPY NAME-OF-ORIGINAL
 	n=$((n + 1))
-	if diff -u "$dest/$h" "$gen/$h" > "$obj/$h.diff" 2>&1; then
-		echo "ok $n lib/uapi/linux/$h is the series' include/uapi/linux/$h"
+	if diff -u "$1" "$2" > "$obj/diff" 2>&1; then
+		echo "ok $n $3 is the series' $4"
 	else
-		echo "not ok $n lib/uapi/linux/$h differs from the series': run 'make uapi-headers'"
-		sed 's/^/# /' "$obj/$h.diff" | head -40
+		echo "not ok $n $3 differs from the series' $4: run 'make uapi-headers'"
+		sed 's/^/# /' "$obj/diff" | head -40
 		failed=1
 	fi
+}
+for h in "${HEADERS[@]}"; do
+	same "$dest/$h" "$gen/$h" "lib/uapi/linux/$h" "include/uapi/linux/$h"
+done
+for d in "${DOCS[@]}"; do
+	same "$docdest/$d" "$docsrc/$d" "docs/$d" "Documentation/userspace-api/$d"
 done
 exit $failed
