@@ -20,6 +20,27 @@ order=("${VM_MODE_ORDER[@]}")
 # Before anything runs: a typo must not cost the boots that precede it.
 "$TOP/testbed/preflight.sh" --modes "${order[@]}" || exit 1
 
+declare -A qemu_cases=()
+for w in ${LU_QEMU:-}; do
+	[[ $w == ?*=?* ]] || die "LU_QEMU word '$w': want MODE=CASE,CASE"
+	# A misspelt mode would run no QEMU case and pass.
+	[ -n "${VM_MODES[${w%%=*}]:-}" ] || die "LU_QEMU word '$w': no mode ${w%%=*} (one of ${!VM_MODES[*]})"
+	qemu_cases[${w%%=*}]=${w#*=}
+done
+if [ ${#qemu_cases[@]} -gt 0 ]; then
+	[ -x "$BUILD/qemu-build/qemu-system-x86_64" ] || die "LU_QEMU without a patched QEMU: run 'make qemu'"
+	[ -f "$BUILD/nested/initramfs.cpio" ] || die "LU_QEMU without a nested guest: run 'make nested-guest'"
+	[ -z "${LU_QEMU_FRAMES:-}" ] || [[ $LU_QEMU_FRAMES =~ ^[1-9][0-9]*$ ]] ||
+		die "LU_QEMU_FRAMES '$LU_QEMU_FRAMES': not a number of frames"
+	# A misspelt case fails here, not in the VM after the boots before it.
+	for m in "${!qemu_cases[@]}"; do
+		FRAMES=${LU_QEMU_FRAMES:-6000} python3 "$TOP/tests/vm/qemu_cpr.py" --check \
+			--cases "${qemu_cases[$m]}" || die "LU_QEMU word '$m=${qemu_cases[$m]}'"
+		[[ " ${order[*]} " == *" $m "* ]] ||
+			step "note: QEMU cases of $m not run: MODES does not boot $m"
+	done
+fi
+
 results=$BUILD/check
 rm -rf "$results" && mkdir -p "$results"
 logs=() extra_fail=0
@@ -50,25 +71,6 @@ stress_env=""
 for v in STRESS_OPS STRESS_SEED STRESS_RACE_ROUNDS STRESS_KILL_METHODS; do
 	[ -n "${!v:-}" ] && stress_env="$stress_env $v=${!v}"
 done
-
-declare -A qemu_cases=()
-for w in ${LU_QEMU:-}; do
-	[[ $w == ?*=?* ]] || die "LU_QEMU word '$w': want MODE=CASE,CASE"
-	# A misspelt mode would run no QEMU case and pass.
-	[ -n "${VM_MODES[${w%%=*}]:-}" ] || die "LU_QEMU word '$w': no mode ${w%%=*} (one of ${!VM_MODES[*]})"
-	qemu_cases[${w%%=*}]=${w#*=}
-done
-if [ ${#qemu_cases[@]} -gt 0 ]; then
-	[ -x "$BUILD/qemu-build/qemu-system-x86_64" ] || die "LU_QEMU without a patched QEMU: run 'make qemu'"
-	[ -f "$BUILD/nested/initramfs.cpio" ] || die "LU_QEMU without a nested guest: run 'make nested-guest'"
-	[ -z "${LU_QEMU_FRAMES:-}" ] || [[ $LU_QEMU_FRAMES =~ ^[1-9][0-9]*$ ]] ||
-		die "LU_QEMU_FRAMES '$LU_QEMU_FRAMES': not a number of frames"
-	# A misspelt case fails here, not in the VM after the boots before it.
-	for m in "${!qemu_cases[@]}"; do
-		FRAMES=${LU_QEMU_FRAMES:-6000} python3 "$TOP/tests/vm/qemu_cpr.py" --check \
-			--cases "${qemu_cases[$m]}" || die "LU_QEMU word '$m=${qemu_cases[$m]}'"
-	done
-fi
 
 for m in "${order[@]}"; do
 	step "VM run $m: ${VM_MODES[$m]}"
