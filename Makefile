@@ -13,7 +13,7 @@ KTREE   ?= $(BUILD)/linux
 KOBJ    ?= $(BUILD)/kbuild
 KHDR    := $(KOBJ)/usr/include
 USER_O  := $(BUILD)/user
-SELFTESTS := $(BUILD)/selftests/vhost_vdpa
+KSELFTEST := $(BUILD)/kselftest
 export BUILD KTREE KOBJ
 
 .PHONY: uapi-headers all help preflight testbed-tools deps kernel-source kernel headers selftests userspace unit \
@@ -43,12 +43,14 @@ kernel: kernel-source
 headers: kernel
 	@$(MAKE) -s -C $(KTREE) O=$(KOBJ) headers_install >/dev/null
 
-## selftests     build the kernel selftests of the series against its uapi
+## selftests     build the kernel selftests of the series against its uapi and install
+##               them with kselftest's runner (build/kselftest/run_kselftest.sh)
+# As a kernel developer does: O= is the kernel's object directory, whose
+# usr/include is what `make headers` installed.
 selftests: headers
-	@printf '\033[1m==> building tools/testing/selftests/vhost_vdpa\033[0m\n'
-	@mkdir -p $(SELFTESTS)
-	@$(MAKE) -s -C $(KTREE)/tools/testing/selftests/vhost_vdpa \
-		OUTPUT=$(SELFTESTS) KHDR_INCLUDES="-isystem $(KHDR)"
+	@printf '\033[1m==> building tools/testing/selftests/vhost_vdpa into %s\033[0m\n' $(KSELFTEST)
+	@$(MAKE) -s -C $(KTREE)/tools/testing/selftests O=$(KOBJ) TARGETS=vhost_vdpa \
+		INSTALL_PATH=$(KSELFTEST) install >/dev/null
 
 testbed-tools: headers
 	@mkdir -p $(BUILD)/testbed
@@ -155,4 +157,4 @@ demo-qemu: kernel userspace qemu nested-guest qemu-tests
 
 ## clean         remove build outputs (keeps the extracted kernel source)
 clean:
-	rm -rf $(KOBJ) $(BUILD)/kbuild-mlx5 $(BUILD)/selftests $(USER_O) $(BUILD)/vm $(BUILD)/check
+	rm -rf $(KOBJ) $(BUILD)/kbuild-mlx5 $(KSELFTEST) $(USER_O) $(BUILD)/vm $(BUILD)/check

@@ -82,7 +82,7 @@ for m in "${order[@]}"; do
 	fi
 	# pdeathsig: if this script is killed, run-vm.sh is told and stops QEMU.
 	setpriv --pdeathsig TERM "$TOP/testbed/run-vm.sh" --name "check-$m" \
-		--append "${VM_MODES[$m]} BUILD=$BUILD lu_selftests=$BUILD/selftests/vhost_vdpa lu_top=$TOP lu_suites=$mode_suites lu_filter=${LU_FILTER:-}$stress_env$qemu_env" \
+		--append "${VM_MODES[$m]} BUILD=$BUILD lu_selftests=$BUILD/kselftest lu_top=$TOP lu_suites=$mode_suites lu_filter=${LU_FILTER:-}$stress_env$qemu_env" \
 		"$TOP/testbed/vm-tests.sh"
 	status=$?
 	step "VM run $m: $((SECONDS - start)) s"

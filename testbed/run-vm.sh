@@ -130,7 +130,7 @@ while kill -0 $qpid 2>/dev/null; do
 		wait $qpid 2>/dev/null || true
 		wait $tpid 2>/dev/null || true
 		echo "watchdog: VM '$name' still running after ${timeout}s, stopped it" >&2
-		hung=$(grep -aE '^# +RUN |^lu-test: running' "$dir/output.log" | tail -1 || true)
+		hung=$(grep -aE '^(# )*# +RUN |^# selftests: |^lu-test: running' "$dir/output.log" | tail -1 || true)
 		echo "watchdog: last test started: ${hung:-none}" >&2
 		echo "watchdog: last kernel messages:" >&2
 		tail -20 "$dir/console.log" >&2

@@ -14,7 +14,35 @@ for log in "$@"; do
 				fail++
 			}
 		}
-		/^lu-test: running / { prog = $3; nfail = 0; code = ""; next }
+		{ sub(/\r$/, "") }	# the guest writes through a serial port: CRLF
+		/^lu-test: running / { prog = $3; nfail = 0; sub_fail = 0; code = ""; next }
+		# kselftest runner: the TAP of each program, prefixed with "# ",
+		# counts; its line for the program adds a failure (timeout,
+		# crash) only where the program reported none itself.
+		# A program whose results never arrived (lost output) fails.
+		prog == "selftests" && /^# selftests: / { sub_fail = 0; sub_n = 0; next }
+		prog == "selftests" && /^# ok / { sub_n++; if ($0 ~ /# *SKIP/) skip++; else pass++; next }
+		prog == "selftests" && /^# not ok / {
+			sub_n++
+			if ($0 ~ /# *TODO/) { skip++; next }
+			fail++; nfail++; sub_fail++
+			printf "FAIL %s: %s: %s\n", logf, prog, substr($0, 3) > "/dev/stderr"
+			next
+		}
+		prog == "selftests" && /^ok / {
+			if (sub_n == 0 && $0 !~ /# *SKIP/) {
+				fail++; nfail++
+				printf "FAIL %s: %s: %s printed no test results\n", logf, prog, $0 > "/dev/stderr"
+			}
+			next
+		}
+		prog == "selftests" && /^not ok / {
+			if (sub_fail == 0) {
+				fail++; nfail++
+				printf "FAIL %s: %s: %s\n", logf, prog, $0 > "/dev/stderr"
+			}
+			next
+		}
 		/^lu-test: .* exit=/ { split($NF, a, "="); code = a[2]; flush(); prog = ""; next }
 		/^Bail out!/ { fail++; nfail++; printf "FAIL %s: %s: %s\n", logf, prog, $0 > "/dev/stderr"; next }
 		/^ok / { if ($0 ~ /# *SKIP/) skip++; else pass++; next }

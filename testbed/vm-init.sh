@@ -45,6 +45,13 @@ done
 rmdir /dev/.lu-keep/* /dev/.lu-keep 2>/dev/null
 mkdir -p /dev/pts /dev/shm
 mount -t tmpfs tmpfs /dev/shm
+# devtmpfs has no /dev/fd or /dev/std*, which udev makes on a normal
+# system; without them a write to /dev/stdout (kselftest's runner writes
+# every test's output there) creates a file and the output is lost.
+ln -sfn /proc/self/fd /dev/fd
+ln -sf /proc/self/fd/0 /dev/stdin
+ln -sf /proc/self/fd/1 /dev/stdout
+ln -sf /proc/self/fd/2 /dev/stderr
 hostname vdpa-lu-vm
 # Results come back through a writable 9p export of a host directory.
 mkdir -p /run/out

@@ -1,9 +1,9 @@
 #!/bin/bash
-# Guest side of `make check`: run every kernel selftest program and the
-# userspace end-to-end suite, each framed by "lu-test:" lines that
+# Guest side of `make check`: run the kernel selftests and the userspace
+# end-to-end suites, each framed by "lu-test:" lines that
 # testbed/summarize.sh reads on the host. Environment (from the kernel
-# command line): lu_selftests = directory of the built selftests ("none":
-# this run has only suites),
+# command line): lu_selftests = kselftest install directory, with
+# run_kselftest.sh ("none": this run has only suites),
 # lu_suites = extra TAP-printing scripts (colon-separated), lu_filter =
 # optional substring of program names to run.
 : "${lu_selftests:?}"
@@ -18,21 +18,19 @@ run() {
 }
 
 echo "lu-test: kernel $(uname -r), vdpa_sim use_va=$(cat /sys/module/vdpa_sim/parameters/use_va) batch_mapping=$(cat /sys/module/vdpa_sim/parameters/batch_mapping)"
-# The selftests run from their directory, as kselftest's runner does.
-# A directory or program that is missing fails, as a crash would.
+# The selftests run through kselftest's runner, as kernel developers run
+# them (with the timeout of their settings file); lu_filter picks tests of
+# its list. A runner that is missing fails, as a crash would.
 if [ "$lu_selftests" = none ]; then
 	:
-elif cd "$lu_selftests"; then
-	found=0
-	for prog in *; do
-		[ -f "$prog" ] && [ -x "$prog" ] || continue
-		found=1
-		[ -n "$lu_filter" ] && [[ $prog != *"$lu_filter"* ]] && continue
-		run "selftests/$prog" "./$prog"
-	done
-	[ $found = 1 ] || echo "Bail out! no selftest programs in $lu_selftests"
+elif [ -x "$lu_selftests/run_kselftest.sh" ] && [ -s "$lu_selftests/kselftest-list.txt" ]; then
+	picked=()
+	while read -r t; do
+		[ -z "$lu_filter" ] || [[ ${t#*:} == *"$lu_filter"* ]] && picked+=(-t "$t")
+	done < "$lu_selftests/kselftest-list.txt"
+	[ ${#picked[@]} = 0 ] || run selftests "$lu_selftests/run_kselftest.sh" "${picked[@]}"
 else
-	echo "Bail out! no selftest directory $lu_selftests"
+	echo "Bail out! no kselftest runner and test list in $lu_selftests"
 fi
 IFS=: read -ra suites <<< "${lu_suites:-}"
 for s in "${suites[@]}"; do
