@@ -17,7 +17,7 @@ client).
 Usage: qemu_cpr.py [--demo] [--check] [--cases a,b,...]
   --demo   one update with a readable timeline, no TAP
   --check  only check that the cases exist and FRAMES suffices for them
-  --cases  transfer, chain, killed, refused, livemig, qemu72, or steps
+  --cases  transfer, chain, killed, refused, livemig, qemu72, svq, or steps
            (transfer, killed, refused, livemig) joined by + to run them in
            turn on one guest: killed+chain is A, B killed, A again, C, D
 Environment: QEMU (patched QEMU 10.0 binary), QEMU_OLD (default
@@ -253,7 +253,7 @@ class Vdpa:
 
 class Qemu:
     def __init__(self, name, binary, dev, console, incoming=None, new=True,
-                 frames=FRAMES, env=None):
+                 frames=FRAMES, env=None, netdev_opts=""):
         self.name = name
         self.dev = dev
         self.dir = os.path.join(RUN, name)
@@ -275,7 +275,7 @@ class Qemu:
                 "-append", "console=ttyS0 panic=-1 loglevel=4 frames=%d" % frames,
                 "-chardev", "file,id=con,path=%s,append=on" % console,
                 "-serial", "chardev:con",
-                "-netdev", "vhost-vdpa,vhostdev=%s,id=vdpa0" % dev,
+                "-netdev", "vhost-vdpa,vhostdev=%s,id=vdpa0%s" % (dev, netdev_opts),
                 "-device", "virtio-net-pci,netdev=vdpa0,mac=%s,romfile=,mq=off,"
                 "ctrl_vq=off,ctrl_rx=off,ctrl_vlan=off,ctrl_mac_addr=off,"
                 "guest_announce=off" % MAC,
@@ -463,7 +463,7 @@ class Guest:
     on the same QEMU or a new one.  The guest's own verdict (one boot,
     every frame back once) covers all of them."""
 
-    def __init__(self, tag, dev, binary=QEMU, new=True, env=None):
+    def __init__(self, tag, dev, binary=QEMU, new=True, env=None, netdev_opts=""):
         self.tag = tag
         self.console = Console(os.path.join(RUN, tag + "-console.log"))
         if os.path.exists(self.console.path):
@@ -471,7 +471,7 @@ class Guest:
         self.timeline = []
         self.letters = iter("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
         self.cur = Qemu(self.next_name(), binary, dev, self.console.path, new=new,
-                        frames=FRAMES, env=env)
+                        frames=FRAMES, env=env, netdev_opts=netdev_opts)
         self.cur.connect()
         self.timeline.append((time.time(), "%s: started, pid %d" % (self.cur.name, self.cur.pid)))
         self.pin_first = None
@@ -678,6 +678,32 @@ def step_livemig(g, dev2):
     return True
 
 
+def case_svq(dev):
+    """Shadow virtqueues (x-svq=on) live in the old QEMU's memory:
+    cpr-transfer is refused when it starts, and the guest runs on.  The
+    refusal comes from a blocker set when the netdev is created, so it is
+    checked while the guest boots, without waiting for its traffic."""
+    g = Guest("svq", dev, netdev_opts=",x-svq=on")
+    a = g.cur
+    main, cpr = sockets("svq-refused")  # no QEMU listens: refused first
+    a.qmp.cmd("migrate-set-parameters", mode="cpr-transfer")
+    err = ""
+    try:
+        a.qmp.cmd("migrate", channels=[
+            {"channel-type": "main", "addr": {"transport": "socket", "type": "unix", "path": main}},
+            {"channel-type": "cpr", "addr": {"transport": "socket", "type": "unix", "path": cpr}}])
+    except RuntimeError as e:
+        err = str(e)
+    ok("x-svq" in err, "svq: migrate refuses with a message naming x-svq", err)
+    note("svq: QEMU says: %s" % err)
+    ok(a.qmp.cmd("query-status").get("running"), "svq: the guest keeps running on %s" % a.name)
+    ok(a.trace_count("vhost_vdpa_suspend") == 0, "svq: the device was never suspended")
+    a.quit()
+    bal, acq, rel = pins_balanced()
+    ok(bal, "svq: pins balanced after %s exits (acquired %d, released %d)" % (a.name, acq, rel))
+    return g
+
+
 # What each case does to one guest.  A case given as "step+step+..." runs
 # those steps in turn (make check joins several so that one guest boot
 # serves them: the nested guest's boot is most of a case's time).
@@ -689,6 +715,7 @@ CASES = {
     "refused": ["refused"],
     "livemig": ["livemig"],
     "qemu72": [],
+    "svq": [],
 }
 
 
@@ -698,7 +725,7 @@ def case_steps(case):
         return CASES[case], None
     steps = []
     for s in case.split("+"):
-        if s in CASES and s != "qemu72":
+        if s in CASES and s not in ("qemu72", "svq"):
             steps += CASES[s]
         else:
             return None, "unknown case or step %s in %s" % (s, case)
@@ -718,6 +745,8 @@ def case_steps(case):
 
 
 def run_case(case, dev, extra_dev):
+    if case == "svq":
+        return case_svq(dev)
     steps = case_steps(case)[0]
     env = None
     if "refused" in steps:
