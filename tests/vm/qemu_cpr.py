@@ -17,7 +17,7 @@ client).
 Usage: qemu_cpr.py [--demo] [--check] [--cases a,b,...]
   --demo   one update with a readable timeline, no TAP
   --check  only check that the cases exist and FRAMES suffices for them
-  --cases  transfer, chain, killed, refused, livemig, qemu72, svq, or steps
+  --cases  transfer, chain, killed, refused, livemig, qemu72, svq, viommu, or steps
            (transfer, killed, refused, livemig) joined by + to run them in
            turn on one guest: killed+chain is A, B killed, A again, C, D
 Environment: QEMU (patched QEMU 10.0 binary), QEMU_OLD (default
@@ -253,7 +253,7 @@ class Vdpa:
 
 class Qemu:
     def __init__(self, name, binary, dev, console, incoming=None, new=True,
-                 frames=FRAMES, env=None, netdev_opts=""):
+                 frames=FRAMES, env=None, netdev_opts="", viommu=False):
         self.name = name
         self.dev = dev
         self.dir = os.path.join(RUN, name)
@@ -268,17 +268,21 @@ class Qemu:
                 "-vga", "none", "-no-reboot", "-accel", "tcg", "-cpu", "qemu64",
                 "-m", "%dM" % GUEST_MEM,
                 "-object", "memory-backend-memfd,id=ram0,size=%dM,share=on" % GUEST_MEM,
-                "-machine", "pc,memory-backend=ram0" + (",aux-ram-share=on" if new else ""),
+                "-machine", ("q35" if viommu else "pc") + ",memory-backend=ram0" +
+                (",aux-ram-share=on" if new else ""),
                 "-L", "/usr/share/seabios", "-L", "/usr/share/qemu",
                 "-kernel", os.path.join(NESTED, "bzImage"),
                 "-initrd", os.path.join(NESTED, "initramfs.cpio"),
                 "-append", "console=ttyS0 panic=-1 loglevel=4 frames=%d" % frames,
                 "-chardev", "file,id=con,path=%s,append=on" % console,
                 "-serial", "chardev:con",
-                "-netdev", "vhost-vdpa,vhostdev=%s,id=vdpa0%s" % (dev, netdev_opts),
-                "-device", "virtio-net-pci,netdev=vdpa0,mac=%s,romfile=,mq=off,"
-                "ctrl_vq=off,ctrl_rx=off,ctrl_vlan=off,ctrl_mac_addr=off,"
-                "guest_announce=off" % MAC,
+                "-netdev", "vhost-vdpa,vhostdev=%s,id=vdpa0%s" % (dev, netdev_opts)]
+        if viommu:
+            # Before the devices it translates for; the NIC's DMA goes through it.
+            args += ["-device", "intel-iommu,intremap=off"]
+        args += ["-device", "virtio-net-pci,netdev=vdpa0,mac=%s,romfile=,mq=off,"
+                 "ctrl_vq=off,ctrl_rx=off,ctrl_vlan=off,ctrl_mac_addr=off,"
+                 "guest_announce=off%s" % (MAC, ",disable-legacy=on,iommu_platform=on" if viommu else ""),
                 "-qmp", "unix:%s,server=on,wait=off" % self.qmp_path]
         if new:
             args += ["-msg", "timestamp=on", "-D", self.trace,
@@ -463,7 +467,7 @@ class Guest:
     on the same QEMU or a new one.  The guest's own verdict (one boot,
     every frame back once) covers all of them."""
 
-    def __init__(self, tag, dev, binary=QEMU, new=True, env=None, netdev_opts=""):
+    def __init__(self, tag, dev, binary=QEMU, new=True, env=None, **qemu_opts):
         self.tag = tag
         self.console = Console(os.path.join(RUN, tag + "-console.log"))
         if os.path.exists(self.console.path):
@@ -471,7 +475,7 @@ class Guest:
         self.timeline = []
         self.letters = iter("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
         self.cur = Qemu(self.next_name(), binary, dev, self.console.path, new=new,
-                        frames=FRAMES, env=env, netdev_opts=netdev_opts)
+                        frames=FRAMES, env=env, **qemu_opts)
         self.cur.connect()
         self.timeline.append((time.time(), "%s: started, pid %d" % (self.cur.name, self.cur.pid)))
         self.pin_first = None
@@ -610,26 +614,33 @@ def step_killed(g):
     return True
 
 
-def step_refused(g):
-    """A device that cannot change owner: cpr-transfer refused, nothing changes."""
-    tag, a, console = g.tag, g.cur, g.console
-    suspends = a.trace_count("vhost_vdpa_suspend")
-    main, cpr = sockets(tag + "-refused")  # no QEMU listens: refused first
+def ask_cpr_transfer(a, tag):
+    """Ask QEMU a for a cpr-transfer to sockets nobody listens on: a
+    refusal must come first.  The error, or "" if none came."""
+    main, cpr = sockets(tag)
     a.qmp.cmd("migrate-set-parameters", mode="cpr-transfer")
-    err = ""
     try:
         a.qmp.cmd("migrate", channels=[
             {"channel-type": "main", "addr": {"transport": "socket", "type": "unix", "path": main}},
             {"channel-type": "cpr", "addr": {"transport": "socket", "type": "unix", "path": cpr}}])
     except RuntimeError as e:
-        err = str(e)
-    ok("VHOST_BACKEND_F_NEW_OWNER" in err,
-       "%s: migrate refuses with a message naming the reason" % tag, err)
+        return str(e)
+    return ""
+
+
+def step_refused(g, reason="VHOST_BACKEND_F_NEW_OWNER", traffic=True):
+    """cpr-transfer refused, naming the reason, before anything changes:
+    the guest runs on, the device was never suspended."""
+    tag, a, console = g.tag, g.cur, g.console
+    suspends = a.trace_count("vhost_vdpa_suspend")
+    err = ask_cpr_transfer(a, tag + "-refused")
+    ok(reason in err, "%s: migrate refuses with a message naming %s" % (tag, reason), err)
     note("%s: QEMU says: %s" % (tag, err))
     before = console.echoed()
     ok(a.qmp.cmd("query-status").get("running"), "%s: the guest keeps running on %s" % (tag, a.name))
-    ok(g.echoes_again(before, "the refusal"),
-       "%s: frames keep coming back (%d -> %d)" % (tag, before, console.echoed()))
+    if traffic:
+        ok(g.echoes_again(before, "the refusal"),
+           "%s: frames keep coming back (%d -> %d)" % (tag, before, console.echoed()))
     ok(a.trace_count("vhost_vdpa_suspend") == suspends, "%s: the device was never suspended" % tag)
     return True
 
@@ -679,28 +690,42 @@ def step_livemig(g, dev2):
 
 
 def case_svq(dev):
-    """Shadow virtqueues (x-svq=on) live in the old QEMU's memory:
-    cpr-transfer is refused when it starts, and the guest runs on.  The
+    """Shadow virtqueues (x-svq=on) live in the old QEMU's memory.  The
     refusal comes from a blocker set when the netdev is created, so it is
-    checked while the guest boots, without waiting for its traffic."""
+    asked for while the guest boots, without waiting for its traffic."""
     g = Guest("svq", dev, netdev_opts=",x-svq=on")
-    a = g.cur
-    main, cpr = sockets("svq-refused")  # no QEMU listens: refused first
-    a.qmp.cmd("migrate-set-parameters", mode="cpr-transfer")
-    err = ""
-    try:
-        a.qmp.cmd("migrate", channels=[
-            {"channel-type": "main", "addr": {"transport": "socket", "type": "unix", "path": main}},
-            {"channel-type": "cpr", "addr": {"transport": "socket", "type": "unix", "path": cpr}}])
-    except RuntimeError as e:
-        err = str(e)
-    ok("x-svq" in err, "svq: migrate refuses with a message naming x-svq", err)
-    note("svq: QEMU says: %s" % err)
-    ok(a.qmp.cmd("query-status").get("running"), "svq: the guest keeps running on %s" % a.name)
-    ok(a.trace_count("vhost_vdpa_suspend") == 0, "svq: the device was never suspended")
-    a.quit()
+    step_refused(g, "x-svq", traffic=False)
+    g.cur.quit()
     bal, acq, rel = pins_balanced()
-    ok(bal, "svq: pins balanced after %s exits (acquired %d, released %d)" % (a.name, acq, rel))
+    ok(bal, "svq: pins balanced after %s exits (acquired %d, released %d)" % (g.cur.name, acq, rel))
+    return g
+
+
+def case_viommu(dev):
+    """A vIOMMU's mappings are not guest memory regions the new QEMU can
+    name.  That is known once the guest drives the NIC, and QEMU checks it
+    when the migration sets up, after the CPR state went to the new QEMU:
+    so a new QEMU listens, the migration fails naming the vIOMMU, and the
+    old QEMU runs on with a device nobody touched."""
+    g = Guest("viommu", dev, viommu=True)
+    if not g.wait_flowing():
+        g.cur.kill()
+        return g
+    tag, a, console = g.tag, g.cur, g.console
+    b = cpr_update(a, g.next_name(), console.path, g.timeline)
+    info = wait_migration(a.qmp, ("failed", "cancelled", "completed"))
+    ok(info.get("status") == "failed" and "vIOMMU" in info.get("error-desc", ""),
+       "%s: the migration fails naming the vIOMMU (%s)" % (tag, info.get("status")), json.dumps(info))
+    note("%s: QEMU says: %s" % (tag, info.get("error-desc")))
+    b.kill()
+    ok(wait_running(a.qmp, 60), "%s: the guest keeps running on %s" % (tag, a.name), a.output())
+    before = console.echoed()
+    ok(g.echoes_again(before, "the refusal"),
+       "%s: frames keep coming back (%d -> %d)" % (tag, before, console.echoed()))
+    ok(a.trace_count("vhost_vdpa_suspend") == 0, "%s: the device was never suspended" % tag)
+    ok(b.trace_count("vhost_vdpa_cpr_new_owner") == 0,
+       "%s: %s never took the device" % (tag, b.name), b.output())
+    g.finish()
     return g
 
 
@@ -716,6 +741,7 @@ CASES = {
     "livemig": ["livemig"],
     "qemu72": [],
     "svq": [],
+    "viommu": [],
 }
 
 
@@ -725,7 +751,7 @@ def case_steps(case):
         return CASES[case], None
     steps = []
     for s in case.split("+"):
-        if s in CASES and s not in ("qemu72", "svq"):
+        if CASES.get(s):  # a case made of steps (chain: transfer+transfer)
             steps += CASES[s]
         else:
             return None, "unknown case or step %s in %s" % (s, case)
@@ -747,6 +773,8 @@ def case_steps(case):
 def run_case(case, dev, extra_dev):
     if case == "svq":
         return case_svq(dev)
+    if case == "viommu":
+        return case_viommu(dev)
     steps = case_steps(case)[0]
     env = None
     if "refused" in steps:
