@@ -148,7 +148,7 @@ nested-guest: kernel-source
 qemu-tests: headers
 	@mkdir -p $(BUILD)/qemu-tests
 	@gcc -O2 -Wall -Wextra -Werror -shared -fPIC -isystem $(KHDR) \
-		-o $(BUILD)/qemu-tests/no-new-owner.so tests/vm/no-new-owner.c -ldl
+		-o $(BUILD)/qemu-tests/backend-shim.so tests/vm/backend-shim.c -ldl
 
 ## check-qemu    QEMU cpr-transfer with a vhost-vdpa NIC and a guest's traffic, in the VM (MODES)
 check-qemu: kernel userspace qemu nested-guest qemu-tests

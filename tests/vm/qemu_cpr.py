@@ -17,9 +17,11 @@ client).
 Usage: qemu_cpr.py [--demo] [--check] [--cases a,b,...]
   --demo   one update with a readable timeline, no TAP
   --check  only check that the cases exist and FRAMES suffices for them
-  --cases  transfer, chain, killed, refused, livemig, qemu72, svq, viommu, or steps
+  --cases  transfer, chain, killed, refused, livemig, qemu72, svq, viommu,
+           resetflow (noresume+chain), or steps
            (transfer, killed, refused, livemig) joined by + to run them in
-           turn on one guest: killed+chain is A, B killed, A again, C, D
+           turn on one guest: killed+chain is A, B killed, A again, C, D;
+           noresume first: every QEMU's device hides RESUME (reset flow)
 Environment: QEMU (patched QEMU 10.0 binary), QEMU_OLD (default
 /usr/bin/qemu-system-x86_64), NESTED (directory with bzImage and
 initramfs.cpio), BUILD, FRAMES (frames per guest run).
@@ -288,6 +290,7 @@ class Qemu:
             args += ["-msg", "timestamp=on", "-D", self.trace,
                      "-trace", "vhost_vdpa_suspend", "-trace", "vhost_vdpa_resume",
                      "-trace", "vhost_vdpa_cpr_*", "-trace", "vhost_vdpa_dma_remap",
+                     "-trace", "vhost_vdpa_reset_device", "-trace", "vhost_vdpa_add_status",
                      "-trace", "virtio_net_limit_queue_size", "-trace", "vm_state_notify"]
         if incoming and incoming[1] is None:  # a normal migration
             args += ["-incoming", "unix:%s" % incoming[0]]
@@ -373,10 +376,10 @@ def sockets(tag):
     return paths
 
 
-def cpr_update(src, name, console, timeline, pause_switchover=False):
+def cpr_update(src, name, console, timeline, pause_switchover=False, env=None):
     """Start a new QEMU on src's device that takes over src's VM by cpr-transfer."""
     main, cpr = sockets(name)
-    dst = Qemu(name, QEMU, src.dev, console, incoming=(main, cpr))
+    dst = Qemu(name, QEMU, src.dev, console, incoming=(main, cpr), env=env)
     # The new QEMU listens on the cpr socket once it has started up
     deadline = time.time() + 300
     while not os.path.exists(cpr) and dst.alive() and time.time() < deadline:
@@ -469,6 +472,7 @@ class Guest:
 
     def __init__(self, tag, dev, binary=QEMU, new=True, env=None, **qemu_opts):
         self.tag = tag
+        self.env = env  # every QEMU of this guest's cpr-transfers runs with it
         self.console = Console(os.path.join(RUN, tag + "-console.log"))
         if os.path.exists(self.console.path):
             os.unlink(self.console.path)
@@ -480,6 +484,7 @@ class Guest:
         self.timeline.append((time.time(), "%s: started, pid %d" % (self.cur.name, self.cur.pid)))
         self.pin_first = None
         self.livemig_after = None  # echoes before a live migration step
+        self.reset_flow = bool(env) and env.get("LU_SHIM_HIDE") == "resume"
 
     def next_name(self):
         return "%s-%s" % (self.tag, next(self.letters))
@@ -533,7 +538,7 @@ def step_transfer(g):
     before = console.echoed()
     g.timeline.append((time.time(), "%s: %d echoes so far, VmPin %s kB" % (
         cur.name, before, vmpin_kb(cur.pid))))
-    dst = cpr_update(cur, name, console.path, g.timeline)
+    dst = cpr_update(cur, name, console.path, g.timeline, env=g.env)
     info = wait_migration(cur.qmp, ("completed",))
     done = info.get("status") == "completed"
     ok(done, "%s: cpr-transfer %s -> %s completed" % (tag, cur.name, name),
@@ -550,7 +555,9 @@ def step_transfer(g):
     # socket, so its RESUME event reaches nobody; its trace has it.
     t_resume = dst.trace_time("vm_state_notify", "running 1")
     t_susp = cur.trace_time("vhost_vdpa_suspend")
-    t_res = dst.trace_time("vhost_vdpa_resume")
+    # The device runs again: RESUME, or DRIVER_OK after the reset flow's setup
+    t_res = (dst.trace_time("vhost_vdpa_add_status", "status: 0x4") if g.reset_flow
+             else dst.trace_time("vhost_vdpa_resume"))
     pin_old = vmpin_kb(cur.pid)
     # Traffic again on the new QEMU before the old one goes
     moved = g.echoes_again(before, "the update")
@@ -575,10 +582,16 @@ def step_transfer(g):
         ok(remaps > 0, "%s: %s remapped guest memory (%d VHOST_IOTLB_REMAP)" % (tag, name, remaps))
     else:
         ok(remaps == 0, "%s: %s sent no remap on a PA device (%d)" % (tag, name, remaps))
-    ok(dst.trace_count("vhost_vdpa_resume") == 1,
-       "%s: %s resumed the device without rebuilding it" % (tag, name), dst.output())
+    if g.reset_flow:
+        ok(dst.trace_count("vhost_vdpa_resume") == 0 and
+           dst.trace_count("vhost_vdpa_reset_device") > 0,
+           "%s: %s restarted the device by reset and setup, not RESUME (%d reset(s))" % (
+               tag, name, dst.trace_count("vhost_vdpa_reset_device")), dst.output())
+    else:
+        ok(dst.trace_count("vhost_vdpa_resume") == 1,
+           "%s: %s resumed the device without rebuilding it" % (tag, name), dst.output())
     note("%s %s -> %s: QEMU downtime %s ms; VM stopped %s ms (STOP -> RESUME); "
-         "device blackout %s ms (SUSPEND -> RESUME)" % (
+         "device blackout %s ms (SUSPEND -> RESUME or DRIVER_OK)" % (
              tag, cur.name, name, info.get("downtime"),
              "%.1f" % ((t_resume - t_stop) * 1e3) if t_resume and t_stop else "?",
              "%.1f" % ((t_res - t_susp) * 1e3) if t_res and t_susp else "?"))
@@ -590,7 +603,8 @@ def step_killed(g):
     its device and the guest goes on there."""
     tag, a, console = g.tag, g.cur, g.console
     kept, resumed = a.trace_count("vhost_vdpa_cpr_kept"), a.trace_count("vhost_vdpa_resume")
-    b = cpr_update(a, g.next_name(), console.path, g.timeline, pause_switchover=True)
+    resets = a.trace_count("vhost_vdpa_reset_device")
+    b = cpr_update(a, g.next_name(), console.path, g.timeline, pause_switchover=True, env=g.env)
     info = wait_migration(a.qmp, ("pre-switchover",))
     ok(info.get("status") == "pre-switchover",
        "%s: %s stopped the guest and waits before switchover" % (tag, a.name), json.dumps(info))
@@ -606,8 +620,14 @@ def step_killed(g):
     ok(g.echoes_again(before, "%s was killed" % b.name),
        "%s: frames echo again on %s (%d -> %d)" % (tag, a.name, before, console.echoed()),
        a.output())
-    ok(a.trace_count("vhost_vdpa_resume") == resumed + 1,
-       "%s: %s resumed the device it had suspended" % (tag, a.name), a.output())
+    if g.reset_flow:
+        ok(a.trace_count("vhost_vdpa_resume") == resumed and
+           a.trace_count("vhost_vdpa_reset_device") > resets,
+           "%s: %s restarted the device it had suspended by reset and setup" % (tag, a.name),
+           a.output())
+    else:
+        ok(a.trace_count("vhost_vdpa_resume") == resumed + 1,
+           "%s: %s resumed the device it had suspended" % (tag, a.name), a.output())
     ok(vmpin_kb(a.pid) == g.pin_first,
        "%s: %s still holds its pins (VmPin %s kB, %s kB at first)" % (
            tag, a.name, vmpin_kb(a.pid), g.pin_first))
@@ -742,6 +762,8 @@ CASES = {
     "qemu72": [],
     "svq": [],
     "viommu": [],
+    # A -> B -> C on a device without RESUME: the reset flow
+    "resetflow": ["noresume", "transfer", "transfer"],
 }
 
 
@@ -750,11 +772,16 @@ def case_steps(case):
     if case in CASES:
         return CASES[case], None
     steps = []
-    for s in case.split("+"):
-        if CASES.get(s):  # a case made of steps (chain: transfer+transfer)
+    for i, s in enumerate(case.split("+")):
+        if s in STEPS or s == "chain":  # chain: transfer+transfer
             steps += CASES[s]
+        elif s in ("noresume", "resetflow") and i == 0:
+            # The device of every QEMU of the case hides RESUME
+            steps += CASES["resetflow"] if s == "resetflow" else ["noresume"]
         else:
             return None, "unknown case or step %s in %s" % (s, case)
+    if "noresume" in steps and "refused" in steps:
+        return None, "%s: one device cannot hide both RESUME and F_NEW_OWNER" % case
     # A refusing device refuses every update that follows on the same
     # QEMU; a live migration moves the guest to one that does not refuse.
     refusing = False
@@ -765,9 +792,17 @@ def case_steps(case):
             refusing = False
         elif refusing:
             return None, "%s: %s after a refusal, on the same QEMU" % (case, s)
-    if len(steps) * AGAIN + FLOWING + AGAIN > FRAMES:
-        return None, "%s: %d frames are too few for %d steps" % (case, FRAMES, len(steps))
+    if steps and steps[0] == "noresume" and not steps[1:]:
+        return None, "%s: noresume alone does nothing" % case
+    n = len([s for s in steps if s != "noresume"])
+    if n * AGAIN + FLOWING + AGAIN > FRAMES:
+        return None, "%s: %d frames are too few for %d steps" % (case, FRAMES, n)
     return steps, None
+
+
+def shim_env(hide):
+    return dict(os.environ, LD_PRELOAD=os.path.join(BUILD, "qemu-tests/backend-shim.so"),
+                LU_SHIM_HIDE=hide)
 
 
 def run_case(case, dev, extra_dev):
@@ -779,8 +814,12 @@ def run_case(case, dev, extra_dev):
     env = None
     if "refused" in steps:
         # Until a live migration moves the guest, its QEMU runs with a
-        # device that hides F_NEW_OWNER (see no-new-owner.c).
-        env = dict(os.environ, LD_PRELOAD=os.path.join(BUILD, "qemu-tests/no-new-owner.so"))
+        # device that hides F_NEW_OWNER (see backend-shim.c).
+        env = shim_env("new-owner")
+    elif steps and steps[0] == "noresume":
+        # A device without RESUME: a QEMU restarts it by reset and setup
+        env = shim_env("resume")
+        steps = steps[1:]
     if case == "qemu72":
         # Debian's QEMU 7.2, unmodified, runs the same guest over the patched kernel.
         g = Guest("qemu72", dev, binary=QEMU_OLD, new=False)
