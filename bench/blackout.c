@@ -25,7 +25,7 @@
  *
  * Each image has touched all of guest memory before it updates, as a
  * running guest has.  Exec updates keep the old address space in
- * libvdpalu's helper (vdpalu_keep_old_mm(), started before SUSPEND) so that
+ * libvdpalu's keeper (vdpalu_keep_old_mm(), started before SUSPEND) so that
  * exec does not unmap guest memory inside the blackout; the new image
  * releases it after the first request and waits for the teardown, which
  * the next run must not share the machine with.  --no-keep-old-mm measures

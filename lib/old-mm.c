@@ -7,14 +7,14 @@
  * reference on every page.  That is the one step of an exec update whose
  * cost grows with guest memory, and it sits between SUSPEND and the restart.
  *
- * A helper task that shares the address space (CLONE_VM) makes exec's
- * reference to it not the last one, so exec just lets go.  The helper
+ * A keeper task that shares the address space (CLONE_VM) makes exec's
+ * reference to it not the last one, so exec just lets go.  The keeper
  * waits on a pipe whose write end crosses exec; the new image closes it
- * once the device runs, the helper exits and the teardown happens then,
+ * once the device runs, the keeper exits and the teardown happens then,
  * with the guest already running.  If the new image dies, the pipe closes
  * all the same and nothing is left behind.
  *
- * The helper is a grandchild: its parent exits at once, so it is reaped by
+ * The keeper is a grandchild: its parent exits at once, so it is reaped by
  * init (or a subreaper) and the VMM never sees an unexpected child.
  */
 #define _GNU_SOURCE
@@ -166,7 +166,7 @@ fail_stacks:
 fail_pipe:
 	close(p[0]);
 	close(p[1]);
-	return vdpalu_fail(err, "start the helper that keeps the address space: %s",
+	return vdpalu_fail(err, "start the keeper of the old address space: %s",
 			   strerror(err));
 }
 

@@ -106,7 +106,7 @@ static enum vdpalu_flow pick_flow(const struct vdpalu_dev *dev,
 }
 
 /* FD_CLOEXEC on (after restore) or off (for exec) for every fd we own. */
-static int mark_fds(struct vdpalu_dev *dev, bool cloexec)
+static int set_fds_cloexec(struct vdpalu_dev *dev, bool cloexec)
 {
 	unsigned int i;
 	int ret = 0;
@@ -203,8 +203,8 @@ int vdpalu_save(struct vdpalu_dev *dev, enum vdpalu_flow flow,
 
 	t = vdpalu_now_ns();
 	dev->status = run_status;	/* what the new image restores */
-	if (vdpalu_blob_write(dev, fd, app, app_len) || mark_fds(dev, false) ||
-	    vdpalu_set_cloexec(fd, false))
+	if (vdpalu_blob_write(dev, fd, app, app_len) ||
+	    set_fds_cloexec(dev, false) || vdpalu_set_cloexec(fd, false))
 		goto fail_undo;
 	step_end(dev, VDPALU_STEP_BLOB_SAVE, t, 0);
 	dev->tl.end_ns = vdpalu_now_ns();
@@ -282,7 +282,7 @@ int vdpalu_cancel(struct vdpalu_dev *dev)
 {
 	int status;
 
-	mark_fds(dev, true);
+	set_fds_cloexec(dev, true);
 	if (dev->flow == VDPALU_FLOW_RESUME)
 		return vdpalu_ioctl(dev, VHOST_VDPA_RESUME, NULL,
 				    "VHOST_VDPA_RESUME");
@@ -426,7 +426,7 @@ int vdpalu_restore(struct vdpalu_dev *dev, int blob_fd, const int *fds,
 		nd.tl.ns[i] = save_tl.ns[i];
 		nd.tl.count[i] = save_tl.count[i];
 	}
-	mark_fds(&nd, true);
+	set_fds_cloexec(&nd, true);
 	vdpalu_ioctl(&nd, VHOST_VDPA_GET_DEVICE_ID, &nd.device_id,
 		     "VHOST_VDPA_GET_DEVICE_ID");
 	vdpalu_ioctl(&nd, VHOST_GET_FEATURES, &nd.device_features,

@@ -66,7 +66,7 @@ extern "C" {
 #define VDPALU_MAX_REGIONS	16
 /* Environment variable that carries the state blob's fd across exec. */
 #define VDPALU_STATE_ENV	"VDPALU_STATE_FD"
-/* Environment variable naming the fds of vdpalu_keep_old_mm()'s helper. */
+/* Environment variable naming the fds of vdpalu_keep_old_mm()'s keeper. */
 #define VDPALU_OLD_MM_ENV	"VDPALU_OLD_MM_FDS"
 /* Room for one "NAME=value" string of the two variables above. */
 #define VDPALU_ENV_MAX		64
@@ -247,19 +247,19 @@ VDPALU_API char **vdpalu_exec_env(char *const *base, char *const *vars);
 /*
  * Take exec's teardown of the old address space out of the blackout.
  * Call before an exec update, best before vdpalu_save() since it takes a
- * few system calls: a helper task shares the address space, so exec lets
+ * few system calls: a keeper task shares the address space, so exec lets
  * go of it instead of unmapping all of guest memory first, which is the
  * part of an exec update that grows with guest memory.  Writes
  * "VDPALU_OLD_MM_FDS=..." into @var (VDPALU_ENV_MAX bytes), which must
  * reach the new image's environment, like vdpalu_state_env()'s.  EBUSY if
- * a helper this image started or inherited is not released yet.
+ * a keeper this image started or inherited is not released yet.
  *
  * The new image calls vdpalu_release_old_mm(getenv(VDPALU_OLD_MM_ENV))
  * once the device runs (or the old image, if its exec failed, with the
- * value part of @var): the helper exits and the old address space is torn
+ * value part of @var): the keeper exits and the old address space is torn
  * down then.  @wait: return only when that is done.  @fds NULL, or a value
  * released already or not this process's, does nothing; if the new image
- * dies first, the helper exits by itself.
+ * dies first, the keeper exits by itself.
  */
 VDPALU_API int vdpalu_keep_old_mm(char *var, size_t len);
 VDPALU_API int vdpalu_release_old_mm(const char *fds, bool wait);

@@ -26,7 +26,6 @@
 #define MAX_XFER_FDS	64
 #define XFER_MAGIC	0x4c555846	/* "FXUL" */
 
-extern uint64_t t_main;
 static uint64_t t_restore;	/* vdpalu_restore() called */
 
 static const char *const mode_name[] = {
@@ -56,8 +55,9 @@ static uint64_t save_end_ns(const struct vdpalu_timeline *tl)
 	return t;
 }
 
-static void us(char **p, size_t *left, const char *name, uint64_t ns,
-	       int count)
+/* " | NAME N.Nus (COUNT)" at *p, within *left bytes; count < 0: none */
+static void append_us(char **p, size_t *left, const char *name, uint64_t ns,
+		      int count)
 {
 	int n;
 
@@ -83,15 +83,15 @@ void print_timeline(struct vmm *m, uint64_t first_ns)
 
 	for (s = VDPALU_STEP_SUSPEND; s < VDPALU_STEP_MAX; s++) {
 		if (s == VDPALU_STEP_BLOB_LOAD)
-			us(&p, &left, mode_name[m->cfg.mode],
-			   t_restore > save_end ? t_restore - save_end : 0, -1);
+			append_us(&p, &left, mode_name[m->cfg.mode],
+				  t_restore > save_end ? t_restore - save_end : 0, -1);
 		if (!tl->ns[s] && s != VDPALU_STEP_NEW_OWNER)
 			continue;
-		us(&p, &left, vdpalu_step_name(s), tl->ns[s],
-		   s == VDPALU_STEP_MAP || s == VDPALU_STEP_REMAP ||
-		   s == VDPALU_STEP_VRINGS ? (int)tl->count[s] : -1);
+		append_us(&p, &left, vdpalu_step_name(s), tl->ns[s],
+			  s == VDPALU_STEP_MAP || s == VDPALU_STEP_REMAP ||
+			  s == VDPALU_STEP_VRINGS ? (int)tl->count[s] : -1);
 	}
-	us(&p, &left, "first-completion", first_ns - m->restart_ns, -1);
+	append_us(&p, &left, "first-completion", first_ns - m->restart_ns, -1);
 	if (i < MAX_UPDATES) {
 		m->cfg.blackout_us[i] = (first_ns - tl->start_ns) / 1000;
 		m->cfg.first_us[i] = (first_ns - m->restart_ns) / 1000;
@@ -346,7 +346,6 @@ static int receive(const char *path, int *fds, unsigned int *nr)
 	unlink(path);
 	if (s < 0)
 		return -1;
-	t_main = vdpalu_now_ns();	/* handover time runs to here */
 	if (recvmsg(s, &msg, MSG_CMSG_CLOEXEC) != sizeof(hdr) ||
 	    hdr[0] != XFER_MAGIC || !(c = CMSG_FIRSTHDR(&msg)) ||
 	    c->cmsg_type != SCM_RIGHTS ||
@@ -383,7 +382,7 @@ int take_over(struct vmm *m, int blob, const int *fds, unsigned int nr)
 	m->restored = true;
 	m->prev_version = m->cfg.image_version;
 	m->cfg.image_version = VMM_IMAGE_VERSION;
-	if (attach(m, false))
+	if (find_guest_driver(m, false))
 		return -1;
 	m->image_base = m->g->completed;
 	pin = vdpalu_vmpin_kb();

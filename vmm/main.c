@@ -19,8 +19,6 @@
 #include "cli.h"
 #include "vmm.h"
 
-uint64_t t_main;
-
 static void usage(void)
 {
 	puts("usage: vdpa-lu-vmm --dev /dev/vhost-vdpa-N [options]\n"
@@ -69,7 +67,7 @@ static int mem_layout(struct vmm *m)
  * Find the guest driver in guest memory: state and rings in region 0,
  * buffers in the last region so the device uses more than one.
  */
-int attach(struct vmm *m, bool fresh)
+int find_guest_driver(struct vmm *m, bool fresh)
 {
 	const struct vdpalu_region *last = &m->dev.regions[m->dev.nr_regions - 1];
 
@@ -107,7 +105,7 @@ static int fresh_start(struct vmm *m, uint64_t backend_mask_out)
 		vmm_err("%s: %s", m->cfg.dev_path, vdpalu_errmsg());
 		return -1;
 	}
-	if (mem_layout(m) || attach(m, true))
+	if (mem_layout(m) || find_guest_driver(m, true))
 		return -1;
 	for (i = 0; i < m->nvq; i++)
 		if (vdpalu_vq_setup(&m->dev, i, QSZ, ring_iova(i),
@@ -482,7 +480,6 @@ int main(int argc, char **argv)
 	};
 	int ret;
 
-	t_main = vdpalu_now_ns();
 	m->cfg.magic = GSTATE_MAGIC;
 	m->cfg.image_version = VMM_IMAGE_VERSION;
 	m->cfg.mode = UPD_EXEC;

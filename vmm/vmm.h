@@ -137,7 +137,7 @@ int take_over_incoming(struct vmm *m, const char *path);
 void print_timeline(struct vmm *m, uint64_t first_ns);
 
 /* main.c */
-int attach(struct vmm *m, bool fresh);
+int find_guest_driver(struct vmm *m, bool fresh);
 
 #define vmm_log(m, ...) do {						\
 	if (!(m)->cfg.quiet) {						\

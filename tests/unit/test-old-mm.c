@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * vdpalu_keep_old_mm(): the address space of the image before exec must
- * outlive the exec, held by a helper that holds nothing else, and go away
+ * outlive the exec, held by a keeper that holds nothing else, and go away
  * when the new image releases it.
  *
  * One process chain: the first image maps "guest memory", keeps its
  * address space and execs itself with --after-exec, which continues the
- * TAP numbering.  The library hands the helper's fds on as a string for
+ * TAP numbering.  The library hands the keeper's fds on as a string for
  * the new image's environment and never touches the environment itself.
  */
 #define _GNU_SOURCE
@@ -113,21 +113,21 @@ static void after_exec(void)
 	ok(env && sscanf(env, "%d,%d", &wfd, &pidfd) == 2,
 	   "%s crossed exec: %s", VDPALU_OLD_MM_ENV, env ? env : "(unset)");
 	keeper = pidfd >= 0 ? pidfd_pid(pidfd) : -1;
-	ok(keeper > 0, "its pidfd names the helper (pid %d)", keeper);
+	ok(keeper > 0, "its pidfd names the keeper (pid %d)", keeper);
 	rss_kb = atol(status_field(keeper, "VmRSS"));
 	ok(rss_kb >= GUEST_MIB * 1024,
-	   "the old address space outlived exec: helper VmRSS %ld kB, guest memory %d MiB",
+	   "the old address space outlived exec: keeper VmRSS %ld kB, guest memory %d MiB",
 	   rss_kb, GUEST_MIB);
 	ok(!strcmp(status_field(keeper, "Name"), "vdpalu-old-mm"),
-	   "the helper is named vdpalu-old-mm");
+	   "the keeper is named vdpalu-old-mm");
 	ok(atoi(status_field(keeper, "PPid")) != getpid(),
-	   "the helper is not a child of the VMM");
+	   "the keeper is not a child of the VMM");
 	ok(count_fds(keeper) == 1,
-	   "the helper holds only its pipe (%d fds): no device, memfd or blob",
+	   "the keeper holds only its pipe (%d fds): no device, memfd or blob",
 	   count_fds(keeper));
 
 	ok(vdpalu_release_old_mm(env, true) == 0, "release %s", vdpalu_errmsg());
-	ok(gone_or_zombie(keeper), "the helper has exited once release returns");
+	ok(gone_or_zombie(keeper), "the keeper has exited once release returns");
 	ok(getenv(VDPALU_OLD_MM_ENV) == env,
 	   "release leaves the environment alone");
 	ok(fcntl(wfd, F_GETFD) < 0 && fcntl(pidfd, F_GETFD) < 0,
@@ -189,10 +189,10 @@ int main(int argc, char **argv)
 	is_errno(EBADF, vdpalu_release_old_mm(getenv(VDPALU_OLD_MM_ENV), false),
 		 "release refuses a variable that names no pipe");
 	ok(vdpalu_release_old_mm("5,6", false) == 0,
-	   "release does nothing for fds that are not this process's helper");
+	   "release does nothing for fds that are not this process's keeper");
 
 	/* An exec that fails: the same image releases its own keeper. */
-	ok(vdpalu_keep_old_mm(var, sizeof(var)) == 0, "keep starts the helper %s",
+	ok(vdpalu_keep_old_mm(var, sizeof(var)) == 0, "keep starts the keeper %s",
 	   vdpalu_errmsg());
 	ok(sscanf(var, VDPALU_OLD_MM_ENV "=%d,%d", &wfd, &pidfd) == 2 &&
 	   wfd >= 0 && pidfd >= 0, "keep names a pipe and a pidfd: %s", var);
@@ -206,7 +206,7 @@ int main(int argc, char **argv)
 	keeper = pidfd_pid(pidfd);
 	ok(vdpalu_release_old_mm(strchr(var, '=') + 1, false) == 0 &&
 	   gone_or_zombie(keeper),
-	   "without an exec, release waits for the helper anyway");
+	   "without an exec, release waits for the keeper anyway");
 	unsetenv(VDPALU_OLD_MM_ENV);
 
 	if (!guest_memory()) {

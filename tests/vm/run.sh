@@ -75,7 +75,7 @@ for type in net blk; do
 	fi
 done
 
-# Exec updates leave the old image's address space to a helper until the
+# Exec updates leave the old image's address space to a keeper until the
 # new image runs (vdpalu_keep_old_mm()); none may outlive its release.
 # Waits up to 5 s for a teardown that is still on its way.
 old_mm_released() {	# NAME
@@ -87,7 +87,7 @@ old_mm_released() {	# NAME
 		sleep 0.1
 	done
 	[ "$left" = 0 ]
-	tap_ok $? "$1: every old address space was released ($left helpers left)"
+	tap_ok $? "$1: every old address space was released ($left keepers left)"
 }
 
 # run_vmm NAME EXPECTED_UPDATES ARGS...: one VMM run and its checks.
