@@ -93,7 +93,7 @@ check-mlx5: kernel-source
 # on the device's mode.
 CHECK_QEMU_CASES = killed+chain,refused+livemig,qemu72,svq
 CHECK_QEMU ?= va-batch=$(CHECK_QEMU_CASES),viommu pa-map=$(CHECK_QEMU_CASES)
-CHECK_QEMU_FRAMES ?= 3000
+CHECK_QEMU_FRAMES ?= 4000
 check: checkpatch check-mlx5 kernel selftests userspace $(if $(strip $(CHECK_QEMU)),qemu nested-guest qemu-tests)
 	@LU_HOST_TESTS="$(MAKE) -s -C $(TOP)/tests/unit O=$(USER_O) check" KHDR=$(KHDR) \
 		LU_QEMU="$(CHECK_QEMU)" LU_QEMU_FRAMES="$(CHECK_QEMU_FRAMES)" \

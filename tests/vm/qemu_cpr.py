@@ -459,6 +459,11 @@ def check_guest(console, frames, what, livemig_after=None):
 # step, and again after each one.
 FLOWING = 1000
 AGAIN = 500
+# Frames a step needs while the new QEMU starts and the migration runs:
+# the old QEMU runs the guest meanwhile (a new QEMU took 6 s to start on a
+# busy machine, ~540 frames).  A guest that sends its last frame before
+# the switchover resets its NIC and the new QEMU has nothing to take over.
+MARGIN = 1500
 
 
 class Guest:
@@ -540,6 +545,8 @@ def step_transfer(g):
         cur.name, before, vmpin_kb(cur.pid))))
     dst = cpr_update(cur, name, console.path, g.timeline, env=g.env)
     info = wait_migration(cur.qmp, ("completed",))
+    ok(not console.done(), "%s: the guest still had frames to send at the switchover to %s" % (
+        tag, name), "FRAMES=%d is too few for this machine" % FRAMES)
     done = info.get("status") == "completed"
     ok(done, "%s: cpr-transfer %s -> %s completed" % (tag, cur.name, name),
        json.dumps(info) + "\n" + dst.output())
@@ -769,10 +776,8 @@ CASES = {
 
 def case_steps(case):
     """The steps of a case name, or a message saying why it is not one."""
-    if case in CASES:
-        return CASES[case], None
-    steps = []
-    for i, s in enumerate(case.split("+")):
+    steps = list(CASES[case]) if case in CASES else []
+    for i, s in enumerate([] if case in CASES else case.split("+")):
         if s in STEPS or s == "chain":  # chain: transfer+transfer
             steps += CASES[s]
         elif s in ("noresume", "resetflow") and i == 0:
@@ -795,8 +800,9 @@ def case_steps(case):
     if steps and steps[0] == "noresume" and not steps[1:]:
         return None, "%s: noresume alone does nothing" % case
     n = len([s for s in steps if s != "noresume"])
-    if n * AGAIN + FLOWING + AGAIN > FRAMES:
-        return None, "%s: %d frames are too few for %d steps" % (case, FRAMES, n)
+    if n and FLOWING + n * AGAIN + MARGIN > FRAMES:
+        return None, "%s: %d frames are too few for %d steps (%d at least)" % (
+            case, FRAMES, n, FLOWING + n * AGAIN + MARGIN)
     return steps, None
 
 
