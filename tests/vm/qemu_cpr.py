@@ -376,6 +376,12 @@ def sockets(tag):
     return paths
 
 
+def cpr_channels(main, cpr):
+    """The two channels of a cpr-transfer migrate command (UNIX sockets)."""
+    return [{"channel-type": t, "addr": {"transport": "socket", "type": "unix", "path": p}}
+            for t, p in (("main", main), ("cpr", cpr))]
+
+
 def cpr_update(src, name, console, timeline, pause_switchover=False, env=None):
     """Start a new QEMU on src's device that takes over src's VM by cpr-transfer."""
     main, cpr = sockets(name)
@@ -392,9 +398,7 @@ def cpr_update(src, name, console, timeline, pause_switchover=False, env=None):
     t0 = time.time()
     timeline.append((t0, "%s: migrate (cpr-transfer) to %s" % (src.name, name)))
     # The new QEMU reads the CPR state first; it listens on main afterwards.
-    q.cmd("migrate", channels=[
-        {"channel-type": "main", "addr": {"transport": "socket", "type": "unix", "path": main}},
-        {"channel-type": "cpr", "addr": {"transport": "socket", "type": "unix", "path": cpr}}])
+    q.cmd("migrate", channels=cpr_channels(main, cpr))
     return dst
 
 
@@ -647,9 +651,7 @@ def ask_cpr_transfer(a, tag):
     main, cpr = sockets(tag)
     a.qmp.cmd("migrate-set-parameters", mode="cpr-transfer")
     try:
-        a.qmp.cmd("migrate", channels=[
-            {"channel-type": "main", "addr": {"transport": "socket", "type": "unix", "path": main}},
-            {"channel-type": "cpr", "addr": {"transport": "socket", "type": "unix", "path": cpr}}])
+        a.qmp.cmd("migrate", channels=cpr_channels(main, cpr))
     except RuntimeError as e:
         return str(e)
     return ""
