@@ -65,18 +65,15 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <linux/virtio_blk.h>
 #include <linux/virtio_ids.h>
-#include <linux/virtio_ring.h>
 
 #include "vdpalu.h"
 #include "cli.h"
+#include "virtq.h"
 
+/* Guest memory from IOVA 0: the vring (virtq.h), one request, the driver. */
 #define QSZ		16
-#define DESC_OFF	0x0000
-#define AVAIL_OFF	0x1000
-#define USED_OFF	0x2000
-#define HDR_OFF		0x3000
+#define HDR_OFF		VQ_RINGS_SIZE
 #define DATA_OFF	0x3200
 #define STATUS_OFF	0x3400
 #define DRV_OFF		0x3800
@@ -123,8 +120,7 @@ struct xfer_msg {
 
 /* The guest driver's own indices live in guest memory, like a guest's. */
 struct drv_state {
-	uint16_t avail_idx;
-	uint16_t used_seen;
+	struct dvq_idx ring;
 	uint32_t requests;
 };
 
@@ -197,30 +193,27 @@ static void steps_from_timeline(struct run *r, const uint64_t *ns,
 /* Submit one 512-byte write and wait for its completion. */
 static void first_io(struct vdpalu_dev *dev)
 {
-	struct vring_desc *desc = gva(dev, DESC_OFF);
-	struct vring_avail *avail = gva(dev, AVAIL_OFF);
-	volatile struct vring_used *used = gva(dev, USED_OFF);
-	struct virtio_blk_outhdr *hdr = gva(dev, HDR_OFF);
-	volatile uint8_t *status = gva(dev, STATUS_OFF);
 	struct drv_state *drv = gva(dev, DRV_OFF);
+	volatile uint8_t *status = gva(dev, STATUS_OFF);
 	uint64_t deadline;
+	uint32_t id, len;
+	struct dvq q;
 
-	hdr->type = VIRTIO_BLK_T_OUT;
-	hdr->ioprio = 0;
-	hdr->sector = drv->requests % 64;
+	dvq_attach(&q, gva(dev, 0), QSZ, &drv->ring, false);
 	memset(gva(dev, DATA_OFF), drv->requests & 0xff, 512);
-	*status = 0xff;
-	desc[0] = (struct vring_desc){ HDR_OFF, sizeof(*hdr), VRING_DESC_F_NEXT, 1 };
-	desc[1] = (struct vring_desc){ DATA_OFF, 512, VRING_DESC_F_NEXT, 2 };
-	desc[2] = (struct vring_desc){ STATUS_OFF, 1, VRING_DESC_F_WRITE, 0 };
-	avail->ring[drv->avail_idx % QSZ] = 0;
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-	avail->idx = ++drv->avail_idx;
+	blk_req_prepare(&q, 0, &(struct blk_req){
+		.hdr = gva(dev, HDR_OFF), .hdr_iova = HDR_OFF,
+		.data_iova = DATA_OFF, .len = 512,
+		.status = gva(dev, STATUS_OFF), .status_iova = STATUS_OFF,
+		.write = true, .sector = drv->requests % 64,
+	});
+	dvq_publish(&q, 0);
+	/* The index before the kick: the device may look right away. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (vdpalu_kick(dev, 0))
 		die("kick");
 	deadline = vdpalu_now_ns() + IO_TIMEOUT_NS;
-	while (__atomic_load_n(&used->idx, __ATOMIC_ACQUIRE) == drv->used_seen) {
+	while (!dvq_next_used(&q, &id, &len)) {
 		if (vdpalu_now_ns() > deadline) {
 			errno = ETIMEDOUT;
 			die("first request after restart");
@@ -231,7 +224,6 @@ static void first_io(struct vdpalu_dev *dev)
 		 */
 		sched_yield();
 	}
-	drv->used_seen++;
 	drv->requests++;
 	if (*status != VIRTIO_BLK_S_OK) {
 		errno = EIO;
@@ -308,7 +300,7 @@ static void guest_memory_release(struct vdpalu_dev *dev)
 static void vring_setup(struct vdpalu_dev *dev)
 {
 	memset(gva(dev, 0), 0, DRV_OFF + sizeof(struct drv_state));
-	if (vdpalu_vq_setup(dev, 0, QSZ, DESC_OFF, AVAIL_OFF, USED_OFF))
+	if (vdpalu_vq_setup(dev, 0, QSZ, VQ_DESC_OFF, VQ_AVAIL_OFF, VQ_USED_OFF))
 		die("vring setup");
 }
 

@@ -15,7 +15,8 @@
 #include "vmm.h"
 
 #define BLK_DATA	4096
-#define HDR_SZ		64	/* header + status byte */
+#define HDR_SZ		64	/* header, status byte at STATUS_OFF */
+#define STATUS_OFF	32
 
 static uint8_t *hdr_va(struct vmm *m, unsigned int s)
 {
@@ -35,28 +36,8 @@ static uint64_t pattern(uint32_t blk, uint64_t seq, unsigned int i)
 
 int blk_setup(struct vmm *m, bool fresh)
 {
-	struct dvq *q = &m->vq[0];
-	unsigned int s;
-
 	m->nvq = 1;
-	dvq_init(m, 0, fresh);
-	if (!fresh)
-		return 0;
-	for (s = 0; s < BLK_SLOTS; s++) {
-		struct vring_desc *d = &q->desc[3 * s];
-
-		d[0].addr = m->buf_iova + s * HDR_SZ;
-		d[0].len = sizeof(struct virtio_blk_outhdr);
-		d[0].flags = VRING_DESC_F_NEXT;
-		d[0].next = 3 * s + 1;
-		d[1].addr = m->buf_iova + BLK_SLOTS * HDR_SZ + s * BLK_DATA;
-		d[1].len = BLK_DATA;
-		d[1].flags = VRING_DESC_F_NEXT;
-		d[1].next = 3 * s + 2;
-		d[2].addr = m->buf_iova + s * HDR_SZ + 32;
-		d[2].len = 1;
-		d[2].flags = VRING_DESC_F_WRITE;
-	}
+	vmm_vq_attach(m, 0, fresh);
 	return 0;
 }
 
@@ -64,16 +45,16 @@ int blk_submit(struct vmm *m, unsigned int budget)
 {
 	struct dvq *q = &m->vq[0];
 	struct gstate *g = m->g;
+	struct gvq *gq = &g->vq[0];
 	unsigned int n = 0, s, i;
 
 	while (n < budget && g->sent - g->completed < m->cfg.window) {
-		s = q->g->next_slot;
-		if (q->g->slot_seq[3 * s])
+		s = gq->next_slot;
+		if (gq->slot_seq[3 * s])
 			break;
-		q->g->next_slot = (s + 1) % BLK_SLOTS;
+		gq->next_slot = (s + 1) % BLK_SLOTS;
 
 		uint64_t seq = g->next_seq++;
-		struct virtio_blk_outhdr *h = (void *)hdr_va(m, s);
 		uint64_t *data = data_va(m, s);
 		uint32_t blk;
 		bool write = (seq & 1) || g->blk_writes == 0;
@@ -83,23 +64,27 @@ int blk_submit(struct vmm *m, unsigned int budget)
 			for (i = 0; i < BLK_DATA / 8; i++)
 				data[i] = pattern(blk, seq, i);
 			g->blk_exp[blk] = seq;
-			q->g->slot_exp[3 * s] = seq;
+			gq->slot_exp[3 * s] = seq;
 		} else {
 			uint64_t written = g->blk_writes < BLK_NBLK ?
 					   g->blk_writes : BLK_NBLK;
 
 			blk = (seq * 2654435761u) % written;
 			memset(data, 0, BLK_DATA);
-			q->g->slot_exp[3 * s] = g->blk_exp[blk];
+			gq->slot_exp[3 * s] = g->blk_exp[blk];
 		}
-		h->type = write ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN;
-		h->ioprio = 0;
-		h->sector = (uint64_t)blk * (BLK_DATA / 512);
-		hdr_va(m, s)[32] = 0xff;	/* the device must overwrite it */
-		q->desc[3 * s + 1].flags = VRING_DESC_F_NEXT |
-					   (write ? 0 : VRING_DESC_F_WRITE);
-		q->g->slot_blk[3 * s] = blk;
-		q->g->slot_seq[3 * s] = seq;
+		blk_req_prepare(q, 3 * s, &(struct blk_req){
+			.hdr = (void *)hdr_va(m, s),
+			.hdr_iova = m->buf_iova + s * HDR_SZ,
+			.data_iova = m->buf_iova + BLK_SLOTS * HDR_SZ + s * BLK_DATA,
+			.len = BLK_DATA,
+			.status = hdr_va(m, s) + STATUS_OFF,
+			.status_iova = m->buf_iova + s * HDR_SZ + STATUS_OFF,
+			.write = write,
+			.sector = (uint64_t)blk * (BLK_DATA / 512),
+		});
+		gq->slot_blk[3 * s] = blk;
+		gq->slot_seq[3 * s] = seq;
 		dvq_publish(q, 3 * s);
 		g->sent++;
 		n++;
@@ -113,6 +98,7 @@ int blk_reap(struct vmm *m)
 {
 	struct dvq *q = &m->vq[0];
 	struct gstate *g = m->g;
+	struct gvq *gq = &g->vq[0];
 	uint32_t id, len;
 	unsigned int i;
 	int n = 0;
@@ -122,7 +108,7 @@ int blk_reap(struct vmm *m)
 		struct virtio_blk_outhdr *h;
 		uint64_t *data;
 
-		if (id % 3 || s >= BLK_SLOTS || !q->g->slot_seq[id]) {
+		if (id % 3 || s >= BLK_SLOTS || !gq->slot_seq[id]) {
 			g->duplicated++;
 			continue;
 		}
@@ -130,17 +116,17 @@ int blk_reap(struct vmm *m)
 		data = data_va(m, s);
 		/* Completed once, verified or not: a bad one counts in bad. */
 		g->completed++;
-		if (hdr_va(m, s)[32] != VIRTIO_BLK_S_OK) {
+		if (hdr_va(m, s)[STATUS_OFF] != VIRTIO_BLK_S_OK) {
 			g->bad++;
 		} else if (h->type == VIRTIO_BLK_T_IN) {
 			for (i = 0; i < BLK_DATA / 8; i++)
-				if (data[i] != pattern(q->g->slot_blk[id],
-						       q->g->slot_exp[id], i))
+				if (data[i] != pattern(gq->slot_blk[id],
+						       gq->slot_exp[id], i))
 					break;
 			if (i < BLK_DATA / 8)
 				g->bad++;
 		}
-		q->g->slot_seq[id] = 0;
+		gq->slot_seq[id] = 0;
 		n++;
 	}
 	return n;

@@ -63,6 +63,18 @@ static int mem_layout(struct vmm *m)
 	return 0;
 }
 
+uint64_t ring_iova(unsigned int i)
+{
+	return IOVA_BASE + G_RING_OFF + i * G_RING_STRIDE;
+}
+
+/* Point the driver's vq @i at its rings; @fresh: a new guest, zero them. */
+void vmm_vq_attach(struct vmm *m, unsigned int i, bool fresh)
+{
+	dvq_attach(&m->vq[i], vdpalu_iova_to_va(&m->dev, ring_iova(i)), QSZ,
+		   &m->g->vq[i].ring, fresh);
+}
+
 /*
  * Find the guest driver in guest memory: state and rings in region 0,
  * buffers in the last region so the device uses more than one.
@@ -108,8 +120,9 @@ static int fresh_start(struct vmm *m, uint64_t backend_mask_out)
 	if (mem_layout(m) || find_guest_driver(m, true))
 		return -1;
 	for (i = 0; i < m->nvq; i++)
-		if (vdpalu_vq_setup(&m->dev, i, QSZ, ring_iova(i),
-				    ring_iova(i) + 0x1000, ring_iova(i) + 0x2000)) {
+		if (vdpalu_vq_setup(&m->dev, i, QSZ, ring_iova(i) + VQ_DESC_OFF,
+				    ring_iova(i) + VQ_AVAIL_OFF,
+				    ring_iova(i) + VQ_USED_OFF)) {
 			vmm_err("vq %u: %s", i, vdpalu_errmsg());
 			return -1;
 		}

@@ -51,8 +51,8 @@ int net_setup(struct vmm *m, bool fresh)
 	unsigned int i;
 
 	m->nvq = 2;
-	dvq_init(m, NET_RXQ, fresh);
-	dvq_init(m, NET_TXQ, fresh);
+	vmm_vq_attach(m, NET_RXQ, fresh);
+	vmm_vq_attach(m, NET_TXQ, fresh);
 	if (!fresh)
 		return 0;
 	for (i = 0; i < QSZ; i++) {
@@ -71,14 +71,15 @@ int net_submit(struct vmm *m, unsigned int budget)
 {
 	struct dvq *tx = &m->vq[NET_TXQ];
 	struct gstate *g = m->g;
+	struct gvq *txg = &g->vq[NET_TXQ];
 	unsigned int n = 0, i, slot;
 
 	while (n < budget && g->sent - g->completed < m->cfg.window &&
 	       g->next_seq < SEEN_BITS) {
-		slot = tx->g->next_slot;
-		if (tx->g->slot_seq[slot])
+		slot = txg->next_slot;
+		if (txg->slot_seq[slot])
 			break;		/* TX completion still pending */
-		tx->g->next_slot = (slot + 1) % QSZ;
+		txg->next_slot = (slot + 1) % QSZ;
 		struct frame *f = (struct frame *)txbuf(m, slot);
 		uint64_t seq = g->next_seq++;
 
@@ -92,7 +93,7 @@ int net_submit(struct vmm *m, unsigned int budget)
 			f->data[i] = (uint8_t)(seq * 7 + i);
 		f->crc = fnv1a(f->data, f->len);
 		tx->desc[slot].len = sizeof(*f) + f->len;
-		tx->g->slot_seq[slot] = seq;
+		txg->slot_seq[slot] = seq;
 		dvq_publish(tx, slot);
 		g->sent++;
 		n++;
@@ -125,15 +126,16 @@ static void rx_frame(struct vmm *m, const uint8_t *p, uint32_t len)
 int net_reap(struct vmm *m)
 {
 	struct dvq *rx = &m->vq[NET_RXQ], *tx = &m->vq[NET_TXQ];
+	struct gvq *txg = &m->g->vq[NET_TXQ];
 	uint32_t id, len;
 	int n = 0;
 
 	while (dvq_next_used(tx, &id, &len)) {
-		if (id >= QSZ || !tx->g->slot_seq[id]) {
+		if (id >= QSZ || !txg->slot_seq[id]) {
 			m->g->duplicated++;	/* completed twice */
 			continue;
 		}
-		tx->g->slot_seq[id] = 0;
+		txg->slot_seq[id] = 0;
 		m->g->tx_done++;
 	}
 	while (dvq_next_used(rx, &id, &len)) {

@@ -13,9 +13,9 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <linux/virtio_ring.h>
 
 #include "vdpalu.h"
+#include "virtq.h"
 
 #ifndef VMM_IMAGE_VERSION
 #define VMM_IMAGE_VERSION 1
@@ -33,13 +33,12 @@
 /* Guest physical (IOVA) layout; region i is at IOVA_BASE + i * size. */
 #define IOVA_BASE	0x40000000ULL
 #define G_STATE_OFF	0x0		/* struct gstate */
-#define G_RING_OFF	0x80000		/* vq i: desc, avail, used pages */
-#define G_RING_STRIDE	0x3000
+#define G_RING_OFF	0x80000		/* vq i: its rings (virtq.h) */
+#define G_RING_STRIDE	VQ_RINGS_SIZE
 
 /* Driver-side state of one virtqueue, in guest memory. */
 struct gvq {
-	uint16_t avail_idx;		/* next avail->idx to publish */
-	uint16_t used_seen;		/* used->idx consumed so far */
+	struct dvq_idx ring;
 	uint16_t next_slot;
 	uint16_t pad;
 	uint64_t slot_seq[QSZ];		/* request in flight per head; 0 free */
@@ -88,14 +87,6 @@ struct vmm_cfg {
 	uint64_t first_us[MAX_UPDATES];	/* restart to first completion */
 };
 
-struct dvq {
-	unsigned int idx;
-	struct vring_desc *desc;
-	struct vring_avail *avail;
-	struct vring_used *used;
-	struct gvq *g;
-};
-
 struct vmm {
 	struct vdpalu_dev dev;
 	struct vmm_cfg cfg;
@@ -111,11 +102,9 @@ struct vmm {
 	bool update_failed;		/* refused or failed: ran on here */
 };
 
-/* virtq.c */
-void dvq_init(struct vmm *m, unsigned int i, bool fresh);
-void dvq_publish(struct dvq *q, uint16_t head);
-bool dvq_next_used(struct dvq *q, uint32_t *id, uint32_t *len);
+/* main.c: where the rings of vq @i are */
 uint64_t ring_iova(unsigned int i);
+void vmm_vq_attach(struct vmm *m, unsigned int i, bool fresh);
 
 /* net.c, blk.c: the two guest drivers */
 int net_setup(struct vmm *m, bool fresh);
