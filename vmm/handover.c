@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Handing the device to a new image, three ways, and taking it over:
+ * Handing the device to a new image, three ways, and taking it over
+ * (the timeline of an update: timeline.c; the transfer's socket: xfer.c):
  *   exec:     the state blob fd crosses execve() (VDPALU_STATE_FD and
  *             --restore-fd); the pid stays, the mm is new.
  *   fork:     the child takes over, the parent exits.
@@ -17,92 +18,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "vmm.h"
-
-#define MAX_XFER_FDS	64
-#define XFER_MAGIC	0x4c555846	/* "FXUL" */
-
-static uint64_t t_restore;	/* vdpalu_restore() called */
-
-static const char *const mode_name[] = {
-	[UPD_NONE] = "none", [UPD_EXEC] = "exec",
-	[UPD_FORK] = "fork", [UPD_TRANSFER] = "transfer",
-};
-
-static const char *dev_mode(void)
-{
-	char c = '?';
-	FILE *f = fopen("/sys/module/vdpa_sim/parameters/use_va", "re");
-
-	if (f) {
-		c = fgetc(f);
-		fclose(f);
-	}
-	return c == 'Y' || c == '1' ? "VA" : c == 'N' || c == '0' ? "PA" : "?";
-}
-
-static uint64_t save_end_ns(const struct vdpalu_timeline *tl)
-{
-	uint64_t t = tl->start_ns;
-	int s;
-
-	for (s = VDPALU_STEP_SUSPEND; s <= VDPALU_STEP_BLOB_SAVE; s++)
-		t += tl->ns[s];
-	return t;
-}
-
-/* " | NAME N.Nus (COUNT)" at *p, within *left bytes; count < 0: none */
-static void append_us(char **p, size_t *left, const char *name, uint64_t ns,
-		      int count)
-{
-	int n;
-
-	if (count >= 0)
-		n = snprintf(*p, *left, " | %s %.1fus (%d)", name, ns / 1e3, count);
-	else
-		n = snprintf(*p, *left, " | %s %.1fus", name, ns / 1e3);
-	if (n > 0 && (size_t)n < *left) {
-		*p += n;
-		*left -= n;
-	}
-}
-
-/* One line per update, from the old image's suspend to our first I/O. */
-void print_timeline(struct vmm *m, uint64_t first_ns)
-{
-	const struct vdpalu_timeline *tl = &m->dev.tl;
-	uint64_t save_end = save_end_ns(tl);
-	unsigned int i = m->cfg.done - 1;
-	char line[1024], *p = line;
-	size_t left = sizeof(line);
-	int s;
-
-	for (s = VDPALU_STEP_SUSPEND; s < VDPALU_STEP_MAX; s++) {
-		if (s == VDPALU_STEP_BLOB_LOAD)
-			append_us(&p, &left, mode_name[m->cfg.mode],
-				  t_restore > save_end ? t_restore - save_end : 0, -1);
-		if (!tl->ns[s] && s != VDPALU_STEP_NEW_OWNER)
-			continue;
-		append_us(&p, &left, vdpalu_step_name(s), tl->ns[s],
-			  s == VDPALU_STEP_MAP || s == VDPALU_STEP_REMAP ||
-			  s == VDPALU_STEP_VRINGS ? (int)tl->count[s] : -1);
-	}
-	append_us(&p, &left, "first-completion", first_ns - m->restart_ns, -1);
-	if (i < MAX_UPDATES) {
-		m->cfg.blackout_us[i] = (first_ns - tl->start_ns) / 1000;
-		m->cfg.first_us[i] = (first_ns - m->restart_ns) / 1000;
-	}
-	vmm_log(m, "update %u/%u %s v%u->v%d %s-flow %s%s || blackout %.3f ms, device stopped %.3f ms",
-		m->cfg.done, m->cfg.updates, mode_name[m->cfg.mode],
-		m->prev_version, VMM_IMAGE_VERSION,
-		m->dev.flow == VDPALU_FLOW_RESUME ? "resume" : "reset",
-		dev_mode(), line, (first_ns - tl->start_ns) / 1e6,
-		(tl->end_ns - tl->start_ns) / 1e6);
-}
 
 /* After the new owner said so: the old image must hold no pins. */
 static int old_image_done(struct vmm *m, pid_t to)
@@ -206,58 +125,19 @@ static int do_fork(struct vmm *m, int blob)
 	exit(old_image_done(m, pid));
 }
 
-static int sock_path(struct sockaddr_un *sa, const char *base, unsigned int i)
-{
-	memset(sa, 0, sizeof(*sa));
-	sa->sun_family = AF_UNIX;
-	return snprintf(sa->sun_path, sizeof(sa->sun_path), "%s.%u", base, i) >=
-	       (int)sizeof(sa->sun_path) ? -1 : 0;
-}
-
 static int do_transfer(struct vmm *m, int blob)
 {
-	union {
-		char buf[CMSG_SPACE(MAX_XFER_FDS * sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	int fds[MAX_XFER_FDS], n, s, tries;
-	uint32_t hdr[2] = { XFER_MAGIC, 0 };
-	struct iovec iov = { .iov_base = hdr, .iov_len = sizeof(hdr) };
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = u.buf,
-	};
-	struct sockaddr_un sa;
-	struct cmsghdr *c;
+	int fds[MAX_XFER_FDS], n, s;
 	struct ucred cred;
 	socklen_t cl = sizeof(cred);
 
 	fds[0] = blob;
 	n = vdpalu_blob_fds(blob, fds + 1, MAX_XFER_FDS - 1);
-	if (n < 0 || sock_path(&sa, m->cfg.transfer, m->cfg.done))
+	if (n < 0)
 		return -1;
-	hdr[1] = n + 1;
-	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	/* The new process may still be starting: wait for its socket. */
-	for (tries = 0; connect(s, (void *)&sa, sizeof(sa)); tries++) {
-		if (tries == 600) {
-			vmm_err("connect %s: %s", sa.sun_path, strerror(errno));
-			close(s);
-			return -1;
-		}
-		usleep(100000);
-	}
-	msg.msg_controllen = CMSG_SPACE((n + 1) * sizeof(int));
-	c = CMSG_FIRSTHDR(&msg);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN((n + 1) * sizeof(int));
-	memcpy(CMSG_DATA(c), fds, (n + 1) * sizeof(int));
-	if (sendmsg(s, &msg, 0) != sizeof(hdr)) {
-		vmm_err("sendmsg: %s", strerror(errno));
-		close(s);
+	s = xfer_send(m->cfg.transfer, m->cfg.done, fds, n + 1);
+	if (s < 0)
 		return -1;
-	}
 	if (wait_ack(s, "incoming process")) {
 		close(s);
 		return -1;
@@ -315,50 +195,6 @@ int handover(struct vmm *m)
 	return ret;
 }
 
-static int receive(const char *path, int *fds, unsigned int *nr)
-{
-	union {
-		char buf[CMSG_SPACE(MAX_XFER_FDS * sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	uint32_t hdr[2];
-	struct iovec iov = { .iov_base = hdr, .iov_len = sizeof(hdr) };
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = u.buf, .msg_controllen = sizeof(u.buf),
-	};
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct cmsghdr *c;
-	int l, s;
-
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	unlink(path);
-	l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (l < 0 || bind(l, (void *)&sa, sizeof(sa)) || listen(l, 1)) {
-		vmm_err("listen on %s: %s", path, strerror(errno));
-		return -1;
-	}
-	printf("vdpa-lu-vmm[%d] v%d: waiting for a handover on %s\n", getpid(),
-	       VMM_IMAGE_VERSION, path);
-	fflush(stdout);
-	s = accept4(l, NULL, NULL, SOCK_CLOEXEC);
-	close(l);
-	unlink(path);
-	if (s < 0)
-		return -1;
-	if (recvmsg(s, &msg, MSG_CMSG_CLOEXEC) != sizeof(hdr) ||
-	    hdr[0] != XFER_MAGIC || !(c = CMSG_FIRSTHDR(&msg)) ||
-	    c->cmsg_type != SCM_RIGHTS ||
-	    (c->cmsg_len - CMSG_LEN(0)) / sizeof(int) != hdr[1]) {
-		vmm_err("bad handover message");
-		close(s);
-		return -1;
-	}
-	*nr = hdr[1];
-	memcpy(fds, CMSG_DATA(c), *nr * sizeof(int));
-	return s;
-}
-
 /*
  * Become the device's owner from the blob in @blob (its fds renumbered
  * by @fds when received over a socket), then pick up the guest driver.
@@ -368,7 +204,7 @@ int take_over(struct vmm *m, int blob, const int *fds, unsigned int nr)
 	size_t len = 0;
 	long pin;
 
-	t_restore = vdpalu_now_ns();
+	m->restore_ns = vdpalu_now_ns();
 	if (vdpalu_restore(&m->dev, blob, fds, nr, &m->cfg, &len)) {
 		vmm_err("restore: %s", vdpalu_errmsg());
 		return -1;
@@ -401,7 +237,7 @@ int take_over_incoming(struct vmm *m, const char *path)
 	unsigned int nr;
 	char k = 'K';
 
-	s = receive(path, fds, &nr);
+	s = xfer_receive(path, fds, &nr);
 	if (s < 0)
 		return -1;
 	if (take_over(m, fds[0], fds + 1, nr - 1)) {

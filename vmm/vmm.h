@@ -96,6 +96,7 @@ struct vmm {
 	void *buf;			/* buffer area */
 	uint64_t buf_iova;
 	uint64_t image_base;		/* g->completed when this image began */
+	uint64_t restore_ns;		/* vdpalu_restore() called */
 	uint64_t restart_ns;		/* device restarted in this image */
 	bool restored;
 	uint32_t prev_version;		/* of the image we took over from */
@@ -123,7 +124,14 @@ int dev_destroy(const char *name);
 int handover(struct vmm *m);
 int take_over(struct vmm *m, int blob, const int *fds, unsigned int nr);
 int take_over_incoming(struct vmm *m, const char *path);
+
+/* timeline.c */
 void print_timeline(struct vmm *m, uint64_t first_ns);
+
+/* xfer.c: the transfer method's socket, blob fd first */
+#define MAX_XFER_FDS	64
+int xfer_send(const char *base, unsigned int i, const int *fds, unsigned int n);
+int xfer_receive(const char *path, int *fds, unsigned int *nr);
 
 /* main.c */
 int find_guest_driver(struct vmm *m, bool fresh);
