@@ -18,8 +18,12 @@
  * At most WINDOW frames are in flight: vdpa_sim_net drops a frame when the
  * receive ring has no buffer, and such a drop is not what is measured here.
  *
- * Kernel command line: frames=N (default 20000).  The guest powers off
- * when all frames came back, or 20 s after the last echo.
+ * Kernel command line: frames=N (default 20000); rate=R, at most R frames
+ * a second on average (default 0: as fast as the device takes them).  A
+ * steady rate makes the frames last the same time on a fast machine as on
+ * a slow one, so a test can size its frame count for the steps it runs.
+ * The guest powers off when all frames came back, or 20 s after the last
+ * echo.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -81,10 +85,10 @@ static void power_off(void)
 		pause();
 }
 
-static unsigned long cmdline_frames(void)
+/* The number after @key on the kernel command line, or @def. */
+static unsigned long cmdline_value(const char *key, unsigned long def)
 {
 	char buf[4096] = "";
-	unsigned long n = 20000;
 	char *p;
 	int fd = open("/proc/cmdline", O_RDONLY);
 
@@ -95,16 +99,20 @@ static unsigned long cmdline_frames(void)
 			buf[len] = 0;
 		close(fd);
 	}
-	p = strstr(buf, "frames=");
-	if (p)
-		n = strtoul(p + 7, NULL, 10);
-	return n;
+	p = strstr(buf, key);
+	return p ? strtoul(p + strlen(key), NULL, 10) : def;
+}
+
+/* When frame @seq is due at @rate frames a second from @t0; 0: now. */
+static uint64_t due_us(uint64_t t0, unsigned long rate, unsigned long seq)
+{
+	return rate ? t0 + seq * 1000000ULL / rate : 0;
 }
 
 int main(void)
 {
-	unsigned long total, sent = 0, echoed = 0, lost = 0, dup = 0, reordered = 0;
-	uint64_t boot_id, last_echo, maxgap = 0;
+	unsigned long total, rate, sent = 0, echoed = 0, lost = 0, dup = 0, reordered = 0;
+	uint64_t boot_id, last_echo, maxgap = 0, t0;
 	struct sockaddr_ll addr = { .sll_family = AF_PACKET };
 	struct ifreq ifr = { 0 };
 	unsigned char mac[ETH_ALEN];
@@ -122,7 +130,8 @@ int main(void)
 	}
 	mkdir("/proc", 0755);
 	mount("proc", "/proc", "proc", 0, NULL);
-	total = cmdline_frames();
+	total = cmdline_value("frames=", 20000);
+	rate = cmdline_value("rate=", 0);
 	if (getrandom(&boot_id, sizeof(boot_id), GRND_INSECURE) != sizeof(boot_id))
 		boot_id = now_us();
 
@@ -165,7 +174,7 @@ int main(void)
 	    (unsigned long long)boot_id, total,
 	    mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
 
-	last_echo = now_us();
+	last_echo = t0 = now_us();
 	while (echoed + lost < total) {
 		unsigned char in[2048];
 		struct pollfd pfd = { .fd = s, .events = POLLIN };
@@ -174,8 +183,10 @@ int main(void)
 		socklen_t from_len;
 		ssize_t len;
 		uint64_t t;
+		int wait_ms = 1000;
 
-		while (sent < total && sent - (echoed + lost) < WINDOW) {
+		while (sent < total && sent - (echoed + lost) < WINDOW &&
+		       now_us() >= due_us(t0, rate, sent)) {
 			unsigned char buf[FRAME_LEN] = { 0 };
 
 			out.seq = sent;
@@ -189,7 +200,15 @@ int main(void)
 			sent++;
 		}
 
-		if (poll(&pfd, 1, 1000) <= 0) {
+		/* Not due yet: wake up for it, or for an echo before. */
+		if (sent < total && rate) {
+			t = now_us();
+			if (due_us(t0, rate, sent) > t)
+				wait_ms = (due_us(t0, rate, sent) - t) / 1000 + 1;
+			if (wait_ms > 1000)
+				wait_ms = 1000;
+		}
+		if (poll(&pfd, 1, wait_ms) <= 0) {
 			if (now_us() - last_echo > IDLE_LIMIT_US) {
 				say("frames: boot %016llx stalled: no echo for %llu s\n",
 				    (unsigned long long)boot_id,
