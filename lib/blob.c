@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,91 +137,133 @@ static int check_fd(int fd, const char *what)
 	return 0;
 }
 
-int vdpalu_blob_decode(const void *buf, size_t len, const int *fds,
-		       unsigned int nr_fds, struct vdpalu_dev *out,
-		       void *app, size_t *app_len)
+/* Where each part of a blob starts, from a header decode_header() passed. */
+struct blob_parts {
+	const struct vdpalu_blob_vq *vqs;
+	const struct vdpalu_blob_region *regions;
+	const uint8_t *fdtab;	/* int32 each, unaligned */
+	const uint8_t *app;
+};
+
+static void blob_parts(const void *buf, const struct vdpalu_blob_hdr *h,
+		       struct blob_parts *b)
 {
-	const uint8_t *p = buf;
-	struct vdpalu_blob_hdr h;
-	const struct vdpalu_blob_vq *bvq;
-	const struct vdpalu_blob_region *breg;
-	int32_t fdtab[MAX_FDS];
-	struct vdpalu_dev dev;
-	uint32_t crc;
-	size_t want;
-	unsigned int i;
+	b->vqs = (const void *)((const uint8_t *)buf + sizeof(*h));
+	b->regions = (const void *)(b->vqs + h->nr_vqs);
+	b->fdtab = (const void *)(b->regions + h->nr_regions);
+	b->app = b->fdtab + h->nr_fds * sizeof(int32_t);
+}
 
-	if (len < sizeof(h))
-		return vdpalu_fail(EBADMSG, "state blob: %zu bytes, shorter than its header",
-				   len);
-	memcpy(&h, p, sizeof(h));
-	if (h.magic != VDPALU_BLOB_MAGIC)
-		return vdpalu_fail(EBADMSG, "state blob: bad magic %#x", h.magic);
-	/* Version before checksum: a newer writer deserves a clear answer. */
-	if (h.version != VDPALU_BLOB_VERSION || h.hdr_len != sizeof(h))
-		return vdpalu_fail(EPROTO, "state blob version %u (header %u bytes); this library reads version %u only",
-				   h.version, h.hdr_len, VDPALU_BLOB_VERSION);
-	if (h.len != len)
-		return vdpalu_fail(EBADMSG, "state blob: %zu bytes, header says %u",
-				   len, h.len);
-	crc = h.crc;
-	h.crc = 0;
-	{
-		uint8_t *tmp = malloc(len);
+/* @buf must checksum to @crc as it was written: with its crc field zero. */
+static int check_crc(const void *buf, size_t len, uint32_t crc)
+{
+	uint8_t *tmp = malloc(len);
+	uint32_t got;
 
-		if (!tmp)
-			return vdpalu_fail(ENOMEM, "out of memory");
-		memcpy(tmp, buf, len);
-		memcpy(tmp, &h, sizeof(h));
-		h.crc = vdpalu_crc32(tmp, len);
-		free(tmp);
-	}
-	if (h.crc != crc)
+	if (!tmp)
+		return vdpalu_fail(ENOMEM, "out of memory");
+	memcpy(tmp, buf, len);
+	memset(tmp + offsetof(struct vdpalu_blob_hdr, crc), 0, sizeof(crc));
+	got = vdpalu_crc32(tmp, len);
+	free(tmp);
+	if (got != crc)
 		return vdpalu_fail(EBADMSG, "state blob: checksum %#x, expected %#x: corrupted",
-				   h.crc, crc);
-	if (h.nr_vqs > VDPALU_MAX_VQS || h.nr_regions > VDPALU_MAX_REGIONS ||
-	    h.nr_fds > MAX_FDS || h.nr_fds == 0 || h.app_len > VDPALU_APP_MAX ||
-	    h.dev_fd >= h.nr_fds || h.flow > VDPALU_FLOW_RESUME)
+				   got, crc);
+	return 0;
+}
+
+/* Counts the rest of the blob is read by: in range, and filling @len. */
+static int check_counts(const struct vdpalu_blob_hdr *h, size_t len)
+{
+	size_t want;
+
+	if (h->nr_vqs > VDPALU_MAX_VQS || h->nr_regions > VDPALU_MAX_REGIONS ||
+	    h->nr_fds > MAX_FDS || h->nr_fds == 0 || h->app_len > VDPALU_APP_MAX ||
+	    h->dev_fd >= h->nr_fds || h->flow > VDPALU_FLOW_RESUME)
 		return vdpalu_fail(EBADMSG, "state blob: counts out of range");
-	want = sizeof(h) + h.nr_vqs * sizeof(*bvq) +
-	       h.nr_regions * sizeof(*breg) + h.nr_fds * sizeof(int32_t) +
-	       h.app_len;
+	want = sizeof(*h) + h->nr_vqs * sizeof(struct vdpalu_blob_vq) +
+	       h->nr_regions * sizeof(struct vdpalu_blob_region) +
+	       h->nr_fds * sizeof(int32_t) + h->app_len;
 	if (want != len)
 		return vdpalu_fail(EBADMSG, "state blob: %zu bytes, contents need %zu",
 				   len, want);
-	if (fds && nr_fds != h.nr_fds)
-		return vdpalu_fail(EINVAL, "state blob names %u fds, %u given",
-				   h.nr_fds, nr_fds);
+	return 0;
+}
 
-	bvq = (const void *)(p + sizeof(h));
-	breg = (const void *)(bvq + h.nr_vqs);
-	memcpy(fdtab, breg + h.nr_regions, h.nr_fds * sizeof(int32_t));
-	for (i = 0; i < h.nr_fds; i++) {
+/* The header of @buf into @h, if @buf is a whole blob of our version. */
+static int decode_header(const void *buf, size_t len,
+			 struct vdpalu_blob_hdr *h)
+{
+	if (len < sizeof(*h))
+		return vdpalu_fail(EBADMSG, "state blob: %zu bytes, shorter than its header",
+				   len);
+	memcpy(h, buf, sizeof(*h));
+	if (h->magic != VDPALU_BLOB_MAGIC)
+		return vdpalu_fail(EBADMSG, "state blob: bad magic %#x", h->magic);
+	/* Version before checksum: a newer writer deserves a clear answer. */
+	if (h->version != VDPALU_BLOB_VERSION || h->hdr_len != sizeof(*h))
+		return vdpalu_fail(EPROTO, "state blob version %u (header %u bytes); this library reads version %u only",
+				   h->version, h->hdr_len, VDPALU_BLOB_VERSION);
+	if (h->len != len)
+		return vdpalu_fail(EBADMSG, "state blob: %zu bytes, header says %u",
+				   len, h->len);
+	if (check_crc(buf, len, h->crc))
+		return -1;
+	return check_counts(h, len);
+}
+
+/*
+ * The blob's fd table into @fdtab, each entry replaced by @fds[i] when
+ * the fds came in SCM_RIGHTS, and every one open here.
+ */
+static int resolve_fds(const struct vdpalu_blob_hdr *h, const uint8_t *tab,
+		       const int *fds, unsigned int nr_fds, int32_t *fdtab)
+{
+	unsigned int i;
+
+	if (fds && nr_fds != h->nr_fds)
+		return vdpalu_fail(EINVAL, "state blob names %u fds, %u given",
+				   h->nr_fds, nr_fds);
+	memcpy(fdtab, tab, h->nr_fds * sizeof(int32_t));
+	for (i = 0; i < h->nr_fds; i++) {
 		if (fds)
 			fdtab[i] = fds[i];
 		if (check_fd(fdtab[i], "state blob"))
 			return -1;
 	}
+	return 0;
+}
 
-	vdpalu_init(&dev);
-	dev.fd = fdtab[h.dev_fd];
-	dev.device_id = h.device_id;
-	dev.nvqs = h.nvqs;
-	dev.features = h.features;
-	dev.backend_features = h.backend_features;
-	dev.status = h.status;
-	dev.flow = h.flow;
-	dev.tl = h.tl;
-	for (i = 0; i < h.nr_vqs; i++) {
+static void decode_device(const struct vdpalu_blob_hdr *h,
+			  const int32_t *fdtab, struct vdpalu_dev *dev)
+{
+	vdpalu_init(dev);
+	dev->fd = fdtab[h->dev_fd];
+	dev->device_id = h->device_id;
+	dev->nvqs = h->nvqs;
+	dev->features = h->features;
+	dev->backend_features = h->backend_features;
+	dev->status = h->status;
+	dev->flow = h->flow;
+	dev->tl = h->tl;
+}
+
+static int decode_vqs(const struct vdpalu_blob_hdr *h,
+		      const struct vdpalu_blob_vq *bvq, const int32_t *fdtab,
+		      struct vdpalu_dev *dev)
+{
+	unsigned int i;
+
+	for (i = 0; i < h->nr_vqs; i++) {
 		struct vdpalu_blob_vq b;
 		struct vdpalu_vq *vq;
 
 		memcpy(&b, &bvq[i], sizeof(b));
-		if (b.idx >= VDPALU_MAX_VQS || b.idx >= h.nvqs ||
-		    b.kick_fd >= h.nr_fds || b.call_fd >= h.nr_fds ||
+		if (b.idx >= VDPALU_MAX_VQS || b.idx >= h->nvqs ||
+		    b.kick_fd >= h->nr_fds || b.call_fd >= h->nr_fds ||
 		    !b.num || (b.num & (b.num - 1)))
 			return vdpalu_fail(EBADMSG, "state blob: bad vq entry %u", i);
-		vq = &dev.vqs[b.idx];
+		vq = &dev->vqs[b.idx];
 		vq->configured = true;
 		vq->enabled = b.enabled;
 		vq->num = b.num;
@@ -231,12 +274,21 @@ int vdpalu_blob_decode(const void *buf, size_t len, const int *fds,
 		vq->kick_fd = fdtab[b.kick_fd];
 		vq->call_fd = fdtab[b.call_fd];
 	}
-	for (i = 0; i < h.nr_regions; i++) {
+	return 0;
+}
+
+static int decode_regions(const struct vdpalu_blob_hdr *h,
+			  const struct vdpalu_blob_region *breg,
+			  const int32_t *fdtab, struct vdpalu_dev *dev)
+{
+	unsigned int i;
+
+	for (i = 0; i < h->nr_regions; i++) {
 		struct vdpalu_blob_region b;
-		struct vdpalu_region *r = &dev.regions[i];
+		struct vdpalu_region *r = &dev->regions[i];
 
 		memcpy(&b, &breg[i], sizeof(b));
-		if (b.fd >= h.nr_fds || !b.size || b.iova + b.size < b.iova)
+		if (b.fd >= h->nr_fds || !b.size || b.iova + b.size < b.iova)
 			return vdpalu_fail(EBADMSG, "state blob: bad region entry %u", i);
 		r->fd = fdtab[b.fd];
 		r->perm = b.perm;
@@ -245,14 +297,51 @@ int vdpalu_blob_decode(const void *buf, size_t len, const int *fds,
 		r->iova = b.iova;
 		r->owned = true;
 	}
-	dev.nr_regions = h.nr_regions;
+	dev->nr_regions = h->nr_regions;
+	return 0;
+}
+
+/* Decoded into a local copy first, so that a refusal leaves @out as it was. */
+int vdpalu_blob_decode(const void *buf, size_t len, const int *fds,
+		       unsigned int nr_fds, struct vdpalu_dev *out,
+		       void *app, size_t *app_len)
+{
+	struct vdpalu_blob_hdr h = { 0 };	/* gcc cannot see vdpalu_fail() is -1 */
+	struct blob_parts b;
+	int32_t fdtab[MAX_FDS];
+	struct vdpalu_dev dev;
+
+	if (decode_header(buf, len, &h))
+		return -1;
+	blob_parts(buf, &h, &b);
+	if (resolve_fds(&h, b.fdtab, fds, nr_fds, fdtab))
+		return -1;
+	decode_device(&h, fdtab, &dev);
+	if (decode_vqs(&h, b.vqs, fdtab, &dev) ||
+	    decode_regions(&h, b.regions, fdtab, &dev))
+		return -1;
 	if (app && app_len) {
-		memcpy(app, (const uint8_t *)(breg + h.nr_regions) +
-			    h.nr_fds * sizeof(int32_t), h.app_len);
+		memcpy(app, b.app, h.app_len);
 		*app_len = h.app_len;
 	}
 	*out = dev;
 	return 0;
+}
+
+ssize_t vdpalu_blob_load(int fd, const int *fds, unsigned int nr_fds,
+			 struct vdpalu_dev *dev, void *app, size_t *app_len)
+{
+	uint8_t *buf = malloc(VDPALU_BLOB_MAX + 1);
+	ssize_t len;
+
+	if (!buf)
+		return vdpalu_fail(ENOMEM, "out of memory");
+	len = vdpalu_blob_read(fd, buf, VDPALU_BLOB_MAX + 1);
+	if (len >= 0 &&
+	    vdpalu_blob_decode(buf, len, fds, nr_fds, dev, app, app_len))
+		len = -1;
+	free(buf);
+	return len;
 }
 
 ssize_t vdpalu_blob_read(int fd, void *buf, size_t buf_len)
@@ -279,8 +368,8 @@ int vdpalu_blob_fds(int blob_fd, int *fds, unsigned int max)
 {
 	uint8_t *buf = malloc(VDPALU_BLOB_MAX + 1);
 	struct vdpalu_blob_hdr h;
+	struct blob_parts b;
 	ssize_t len;
-	const uint8_t *tab;
 	unsigned int i;
 	int32_t v;
 
@@ -302,10 +391,9 @@ int vdpalu_blob_fds(int blob_fd, int *fds, unsigned int max)
 		free(buf);
 		return vdpalu_fail(ENOSPC, "state blob names %u fds", h.nr_fds);
 	}
-	tab = buf + sizeof(h) + h.nr_vqs * sizeof(struct vdpalu_blob_vq) +
-	      h.nr_regions * sizeof(struct vdpalu_blob_region);
+	blob_parts(buf, &h, &b);
 	for (i = 0; i < h.nr_fds; i++) {
-		memcpy(&v, tab + i * sizeof(v), sizeof(v));
+		memcpy(&v, b.fdtab + i * sizeof(v), sizeof(v));
 		fds[i] = v;
 	}
 	free(buf);

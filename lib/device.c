@@ -149,28 +149,35 @@ int vdpalu_get_config(struct vdpalu_dev *dev, unsigned int off, void *buf,
 	return ret;
 }
 
-/* The driver half of virtio feature negotiation. */
-int vdpalu_negotiate(struct vdpalu_dev *dev, uint64_t wanted)
+/*
+ * The driver half of virtio feature negotiation for exactly @features:
+ * for a fresh device and for the reset flow's reprogramming alike.
+ */
+int vdpalu_set_features(struct vdpalu_dev *dev, uint64_t features)
 {
-	uint64_t features;
 	uint8_t status = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER;
 
-	/* vhost-vdpa devices only work through the IOTLB. */
-	wanted |= (1ULL << VIRTIO_F_VERSION_1) |
-		  (1ULL << VIRTIO_F_ACCESS_PLATFORM);
-	features = dev->device_features & wanted;
 	if (vdpalu_set_status(dev, status) ||
 	    vdpalu_ioctl(dev, VHOST_SET_FEATURES, &features,
 			 "VHOST_SET_FEATURES"))
 		return -1;
 	dev->features = features;
 	status |= VIRTIO_CONFIG_S_FEATURES_OK;
+	/* A device that cannot take them clears FEATURES_OK again. */
 	if (vdpalu_set_status(dev, status) || vdpalu_get_status(dev, &status))
 		return -1;
 	if (!(status & VIRTIO_CONFIG_S_FEATURES_OK))
 		return vdpalu_fail(EIO, "device refused features %#llx",
 				   (unsigned long long)features);
 	return 0;
+}
+
+int vdpalu_negotiate(struct vdpalu_dev *dev, uint64_t wanted)
+{
+	/* vhost-vdpa devices only work through the IOTLB. */
+	wanted |= (1ULL << VIRTIO_F_VERSION_1) |
+		  (1ULL << VIRTIO_F_ACCESS_PLATFORM);
+	return vdpalu_set_features(dev, dev->device_features & wanted);
 }
 
 /* One IOTLB message: v2 (with ASID 0) when acked, else v1. */

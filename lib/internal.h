@@ -21,7 +21,18 @@ int vdpalu_check_shared(int fd, uint64_t offset, const void *addr,
 			uint64_t size);
 int vdpalu_check_handover(const struct vdpalu_dev *dev, enum vdpalu_flow flow);
 int vdpalu_set_cloexec(int fd, bool on);
+int vdpalu_set_fds_cloexec(struct vdpalu_dev *dev, bool cloexec);
 int vdpalu_vq_program(struct vdpalu_dev *dev, unsigned int idx);
+/* ACKNOWLEDGE|DRIVER, @features, FEATURES_OK, and FEATURES_OK read back. */
+int vdpalu_set_features(struct vdpalu_dev *dev, uint64_t features);
+
+/* The steps a restore and a pre-staged take-over share. */
+void vdpalu_step_time(struct vdpalu_dev *dev, enum vdpalu_step s, uint64_t t,
+		      uint32_t count);
+/* VHOST_NEW_OWNER, the message saying what its errno usually means. */
+int vdpalu_new_owner(struct vdpalu_dev *dev);
+/* Ack the backend features of @want the device offers (backend_offered). */
+int vdpalu_ack_backend(struct vdpalu_dev *dev, uint64_t want);
 
 /*
  * State blob, version 1. Little-endian, fixed-width fields, no pointers.
@@ -96,5 +107,8 @@ int vdpalu_blob_write(const struct vdpalu_dev *dev, int fd, const void *app,
 		      size_t app_len);
 /* Read a whole blob from @fd (from offset 0) into @buf. */
 ssize_t vdpalu_blob_read(int fd, void *buf, size_t buf_len);
+/* Read and decode the blob in @fd into @dev as vdpalu_blob_decode(); its length. */
+ssize_t vdpalu_blob_load(int fd, const int *fds, unsigned int nr_fds,
+			 struct vdpalu_dev *dev, void *app, size_t *app_len);
 
 #endif /* VDPALU_INTERNAL_H */

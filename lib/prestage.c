@@ -25,13 +25,6 @@
 
 #include "internal.h"
 
-static void step_time(struct vdpalu_dev *dev, enum vdpalu_step s, uint64_t t,
-		      uint32_t count)
-{
-	dev->tl.ns[s] = vdpalu_now_ns() - t;
-	dev->tl.count[s] = count;
-}
-
 int vdpalu_dma_map(struct vdpalu_dev *dev, uint64_t iova, uint64_t size,
 		   void *addr)
 {
@@ -122,7 +115,7 @@ int vdpalu_stage_suspend(struct vdpalu_dev *dev, int blob_fd)
 	dev->tl.start_ns = t = vdpalu_now_ns();
 	if (vdpalu_ioctl(dev, VHOST_VDPA_SUSPEND, NULL, "VHOST_VDPA_SUSPEND"))
 		goto out;
-	step_time(dev, VDPALU_STEP_SUSPEND, t, 0);
+	vdpalu_step_time(dev, VDPALU_STEP_SUSPEND, t, 0);
 	dev->tl.end_ns = vdpalu_now_ns();
 	ret = 0;
 out:
@@ -222,25 +215,17 @@ int vdpalu_stage_prepare(struct vdpalu_stage *st, int blob_fd,
 			 const int *fds, unsigned int nr_fds, void *app,
 			 size_t *app_len, unsigned int flags)
 {
-	uint8_t *buf = malloc(VDPALU_BLOB_MAX + 1);
 	uint64_t t = vdpalu_now_ns();
 	struct vdpalu_dev *d;
 	unsigned int i;
-	ssize_t len;
 
 	vdpalu_clear_error();
 	stage_init(st);
 	d = &st->dev;
-	if (!buf)
-		return vdpalu_fail(ENOMEM, "out of memory");
-	len = vdpalu_blob_read(blob_fd, buf, VDPALU_BLOB_MAX + 1);
-	if (len < 0 || vdpalu_blob_decode(buf, len, fds, nr_fds, d, app,
-					  app_len)) {
-		free(buf);
+	if (vdpalu_blob_load(blob_fd, fds, nr_fds, d, app, app_len) < 0) {
 		stage_init(st);
 		return -1;
 	}
-	free(buf);
 	memset(&d->tl, 0, sizeof(d->tl));
 	if (d->flow != VDPALU_FLOW_RESUME) {
 		stage_init(st);
@@ -332,26 +317,21 @@ int vdpalu_take_over(struct vdpalu_dev *dev, struct vdpalu_stage *st,
 		return vdpalu_fail(EINVAL, "no prepared stage to take over from");
 	memset(&d->tl, 0, sizeof(d->tl));
 	d->tl.start_ns = start = t = vdpalu_now_ns();
-	if (ioctl(d->fd, VHOST_NEW_OWNER) < 0) {
-		err = errno;
-		return vdpalu_fail(err, "VHOST_NEW_OWNER: %s%s", strerror(err),
-				   err == EPERM ? " (the old owner did not ack VHOST_BACKEND_F_NEW_OWNER)" :
-				   err == ENOMEM ? " (RLIMIT_MEMLOCK too small for the pinned guest memory)" :
-				   err == EBUSY ? " (device still running: not suspended)" : "");
-	}
-	step_time(d, VDPALU_STEP_NEW_OWNER, t, 0);
+	if (vdpalu_new_owner(d))
+		return -1;
+	vdpalu_step_time(d, VDPALU_STEP_NEW_OWNER, t, 0);
 	/* The device is ours from here on, whatever fails next. */
 	st->taken = true;
 	if (d->backend_offered & (1ULL << VHOST_BACKEND_F_IOTLB_REMAP)) {
 		t = vdpalu_now_ns();
 		if (remap_staged(d, st, !(flags & VDPALU_TAKE_OVER_NO_BATCH)))
 			goto fail;
-		step_time(d, VDPALU_STEP_REMAP, t, st->nr_maps);
+		vdpalu_step_time(d, VDPALU_STEP_REMAP, t, st->nr_maps);
 	}
 	t = vdpalu_now_ns();
 	if (vdpalu_ioctl(d, VHOST_VDPA_RESUME, NULL, "VHOST_VDPA_RESUME"))
 		goto fail;
-	step_time(d, VDPALU_STEP_START, t, 0);
+	vdpalu_step_time(d, VDPALU_STEP_START, t, 0);
 	d->tl.end_ns = vdpalu_now_ns();
 	d->tl.start_ns = start;
 	*dev = *d;
@@ -365,27 +345,11 @@ fail:
 
 int vdpalu_take_over_finish(struct vdpalu_dev *dev)
 {
-	uint64_t ack = dev->backend_offered & dev->backend_features;
-	unsigned int i;
-	int ret = 0;
-
 	vdpalu_clear_error();
 	/* NEW_OWNER cleared our predecessor's consent; give ours. */
-	if (vdpalu_ioctl(dev, VHOST_SET_BACKEND_FEATURES, &ack,
-			 "VHOST_SET_BACKEND_FEATURES"))
+	if (vdpalu_ack_backend(dev, dev->backend_features) ||
+	    vdpalu_set_fds_cloexec(dev, true))
 		return -1;
-	dev->backend_features = ack;
-	ret |= vdpalu_set_cloexec(dev->fd, true);
-	for (i = 0; i < VDPALU_MAX_VQS; i++) {
-		if (!dev->vqs[i].configured)
-			continue;
-		ret |= vdpalu_set_cloexec(dev->vqs[i].kick_fd, true);
-		ret |= vdpalu_set_cloexec(dev->vqs[i].call_fd, true);
-	}
-	for (i = 0; i < dev->nr_regions; i++)
-		ret |= vdpalu_set_cloexec(dev->regions[i].fd, true);
-	if (ret)
-		return vdpalu_fail(errno, "fcntl(F_SETFD): %s", strerror(errno));
 	if (vdpalu_ioctl(dev, VHOST_VDPA_GET_DEVICE_ID, &dev->device_id,
 			 "VHOST_VDPA_GET_DEVICE_ID") ||
 	    vdpalu_ioctl(dev, VHOST_GET_FEATURES, &dev->device_features,

@@ -21,7 +21,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <linux/virtio_config.h>
 
 #include "internal.h"
 
@@ -40,11 +39,17 @@ static void passed(const char *point)
 		step_hook(point, step_hook_arg);
 }
 
-static void step_end(struct vdpalu_dev *dev, enum vdpalu_step s, uint64_t t,
-		     uint32_t count)
+void vdpalu_step_time(struct vdpalu_dev *dev, enum vdpalu_step s, uint64_t t,
+		      uint32_t count)
 {
 	dev->tl.ns[s] = vdpalu_now_ns() - t;
 	dev->tl.count[s] = count;
+}
+
+static void step_end(struct vdpalu_dev *dev, enum vdpalu_step s, uint64_t t,
+		     uint32_t count)
+{
+	vdpalu_step_time(dev, s, t, count);
 	passed(vdpalu_step_name(s));
 }
 
@@ -106,7 +111,7 @@ static enum vdpalu_flow pick_flow(const struct vdpalu_dev *dev,
 }
 
 /* FD_CLOEXEC on (after restore) or off (for exec) for every fd we own. */
-static int set_fds_cloexec(struct vdpalu_dev *dev, bool cloexec)
+int vdpalu_set_fds_cloexec(struct vdpalu_dev *dev, bool cloexec)
 {
 	unsigned int i;
 	int ret = 0;
@@ -204,7 +209,7 @@ int vdpalu_save(struct vdpalu_dev *dev, enum vdpalu_flow flow,
 	t = vdpalu_now_ns();
 	dev->status = run_status;	/* what the new image restores */
 	if (vdpalu_blob_write(dev, fd, app, app_len) ||
-	    set_fds_cloexec(dev, false) || vdpalu_set_cloexec(fd, false))
+	    vdpalu_set_fds_cloexec(dev, false) || vdpalu_set_cloexec(fd, false))
 		goto fail_undo;
 	step_end(dev, VDPALU_STEP_BLOB_SAVE, t, 0);
 	dev->tl.end_ns = vdpalu_now_ns();
@@ -227,23 +232,11 @@ fail_close:
 	return -1;
 }
 
-/* Program the device again from @dev (reset flow); return the status to set. */
-static int restart_reset_flow(struct vdpalu_dev *dev)
+static int rebuild_vrings(struct vdpalu_dev *dev)
 {
-	uint8_t status = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER;
-	uint8_t run_status = dev->status;
-	uint64_t features = dev->features;
 	unsigned int i, n = 0;
-	uint64_t t;
+	uint64_t t = vdpalu_now_ns();
 
-	t = vdpalu_now_ns();
-	if (vdpalu_set_status(dev, status) ||
-	    vdpalu_ioctl(dev, VHOST_SET_FEATURES, &features,
-			 "VHOST_SET_FEATURES") ||
-	    vdpalu_set_status(dev, status | VIRTIO_CONFIG_S_FEATURES_OK))
-		return -1;
-	step_end(dev, VDPALU_STEP_FEATURES, t, 0);
-	t = vdpalu_now_ns();
 	for (i = 0; i < VDPALU_MAX_VQS; i++) {
 		if (!dev->vqs[i].configured)
 			continue;
@@ -252,6 +245,20 @@ static int restart_reset_flow(struct vdpalu_dev *dev)
 		n++;
 	}
 	step_end(dev, VDPALU_STEP_VRINGS, t, n);
+	return 0;
+}
+
+/* Program the device again from @dev (reset flow); return the status to set. */
+static int restart_reset_flow(struct vdpalu_dev *dev)
+{
+	uint8_t run_status = dev->status;
+	uint64_t t = vdpalu_now_ns();
+
+	if (vdpalu_set_features(dev, dev->features))
+		return -1;
+	step_end(dev, VDPALU_STEP_FEATURES, t, 0);
+	if (rebuild_vrings(dev))
+		return -1;
 	return run_status;
 }
 
@@ -282,7 +289,7 @@ int vdpalu_cancel(struct vdpalu_dev *dev)
 {
 	int status;
 
-	set_fds_cloexec(dev, true);
+	vdpalu_set_fds_cloexec(dev, true);
 	if (dev->flow == VDPALU_FLOW_RESUME)
 		return vdpalu_ioctl(dev, VHOST_VDPA_RESUME, NULL,
 				    "VHOST_VDPA_RESUME");
@@ -292,15 +299,39 @@ int vdpalu_cancel(struct vdpalu_dev *dev)
 	return vdpalu_set_status(dev, status);
 }
 
+/* Undoes map_regions(); on failure paths, so errno is kept. */
 static void unmap_regions(struct vdpalu_dev *dev)
 {
 	unsigned int i;
+	int err = errno;
 
 	for (i = 0; i < dev->nr_regions; i++) {
 		if (dev->regions[i].addr)
 			munmap(dev->regions[i].addr, dev->regions[i].size);
 		dev->regions[i].addr = NULL;
 	}
+	errno = err;
+}
+
+/*
+ * Decode the blob into @nd with a fresh timeline for the restore, and
+ * keep the old image's in @save_tl.
+ */
+static int load_blob(struct vdpalu_dev *nd, struct vdpalu_timeline *save_tl,
+		     int blob_fd, const int *fds, unsigned int nr_fds,
+		     void *app, size_t *app_len)
+{
+	uint64_t start = vdpalu_now_ns();
+	ssize_t len;
+
+	len = vdpalu_blob_load(blob_fd, fds, nr_fds, nd, app, app_len);
+	if (len < 0)
+		return -1;
+	*save_tl = nd->tl;
+	memset(&nd->tl, 0, sizeof(nd->tl));
+	nd->tl.start_ns = start;
+	step_end(nd, VDPALU_STEP_BLOB_LOAD, start, len);
+	return 0;
 }
 
 /* Checks on the live device that must pass before anything changes. */
@@ -331,39 +362,14 @@ static int restore_check(struct vdpalu_dev *dev)
 	return 0;
 }
 
-int vdpalu_restore(struct vdpalu_dev *dev, int blob_fd, const int *fds,
-		   unsigned int nr_fds, void *app, size_t *app_len)
+/* Any address will do: the device is told where with REMAP. */
+static int map_regions(struct vdpalu_dev *dev)
 {
-	uint8_t *buf = malloc(VDPALU_BLOB_MAX + 1);
-	struct vdpalu_dev nd;
-	struct vdpalu_timeline save_tl;
+	uint64_t t = vdpalu_now_ns();
 	unsigned int i;
-	uint64_t t, start = vdpalu_now_ns(), ack;
-	ssize_t len;
-	int status;
 
-	vdpalu_clear_error();
-	if (!buf)
-		return vdpalu_fail(ENOMEM, "out of memory");
-	t = start;
-	len = vdpalu_blob_read(blob_fd, buf, VDPALU_BLOB_MAX + 1);
-	if (len < 0 || vdpalu_blob_decode(buf, len, fds, nr_fds, &nd, app,
-					  app_len)) {
-		free(buf);
-		return -1;
-	}
-	free(buf);
-	save_tl = nd.tl;
-	memset(&nd.tl, 0, sizeof(nd.tl));
-	nd.tl.start_ns = start;
-	step_end(&nd, VDPALU_STEP_BLOB_LOAD, t, len);
-	if (restore_check(&nd))
-		return -1;
-
-	/* Any address will do: the device is told where with REMAP. */
-	t = vdpalu_now_ns();
-	for (i = 0; i < nd.nr_regions; i++) {
-		struct vdpalu_region *r = &nd.regions[i];
+	for (i = 0; i < dev->nr_regions; i++) {
+		struct vdpalu_region *r = &dev->regions[i];
 
 		r->addr = mmap(NULL, r->size, PROT_READ | PROT_WRITE, MAP_SHARED,
 			       r->fd, r->offset);
@@ -371,75 +377,144 @@ int vdpalu_restore(struct vdpalu_dev *dev, int blob_fd, const int *fds,
 			int err = errno;
 
 			r->addr = NULL;
-			unmap_regions(&nd);
+			unmap_regions(dev);
 			return vdpalu_fail(err, "mmap guest memory region %u: %s",
 					   i, strerror(err));
 		}
 	}
-	step_end(&nd, VDPALU_STEP_MAP, t, nd.nr_regions);
+	step_end(dev, VDPALU_STEP_MAP, t, dev->nr_regions);
+	return 0;
+}
 
-	t = vdpalu_now_ns();
-	if (ioctl(nd.fd, VHOST_NEW_OWNER) < 0) {
-		int err = errno;
+int vdpalu_new_owner(struct vdpalu_dev *dev)
+{
+	int err;
 
-		unmap_regions(&nd);
-		return vdpalu_fail(err, "VHOST_NEW_OWNER: %s%s", strerror(err),
-				   err == EPERM ? " (the old owner did not ack VHOST_BACKEND_F_NEW_OWNER)" :
-				   err == ENOMEM ? " (RLIMIT_MEMLOCK too small for the pinned guest memory)" :
-				   err == EBUSY ? " (device still running: not suspended)" : "");
+	if (ioctl(dev->fd, VHOST_NEW_OWNER) >= 0)
+		return 0;
+	err = errno;
+	return vdpalu_fail(err, "VHOST_NEW_OWNER: %s%s", strerror(err),
+			   err == EPERM ? " (the old owner did not ack VHOST_BACKEND_F_NEW_OWNER)" :
+			   err == ENOMEM ? " (RLIMIT_MEMLOCK too small for the pinned guest memory)" :
+			   err == EBUSY ? " (device still running: not suspended)" : "");
+}
+
+/* A refusal leaves nothing of this restore behind: no mappings either. */
+static int take_ownership(struct vdpalu_dev *nd)
+{
+	uint64_t t = vdpalu_now_ns();
+
+	if (vdpalu_new_owner(nd)) {
+		unmap_regions(nd);
+		return -1;
 	}
-	step_end(&nd, VDPALU_STEP_NEW_OWNER, t, 0);
+	step_end(nd, VDPALU_STEP_NEW_OWNER, t, 0);
+	return 0;
+}
+
+int vdpalu_ack_backend(struct vdpalu_dev *dev, uint64_t want)
+{
+	uint64_t ack = dev->backend_offered & want;
+
+	if (vdpalu_ioctl(dev, VHOST_SET_BACKEND_FEATURES, &ack,
+			 "VHOST_SET_BACKEND_FEATURES"))
+		return -1;
+	dev->backend_features = ack;
+	return 0;
+}
+
+/*
+ * NEW_OWNER cleared the old image's acks: ours again, with REMAP where
+ * the device has it, since this restore is about to use it.
+ */
+static int ack_backend_features(struct vdpalu_dev *nd)
+{
+	if (vdpalu_ack_backend(nd, nd->backend_features |
+				   (1ULL << VHOST_BACKEND_F_IOTLB_REMAP)))
+		return -1;
+	passed("backend-features");
+	return 0;
+}
+
+/* DRIVER_OK (reset flow) or RESUME: the end of the device's blackout. */
+static int start_device(struct vdpalu_dev *dev, uint8_t status)
+{
+	uint64_t t = vdpalu_now_ns();
+
+	if (dev->flow == VDPALU_FLOW_RESET) {
+		if (vdpalu_set_status(dev, status))
+			return -1;
+	} else if (vdpalu_ioctl(dev, VHOST_VDPA_RESUME, NULL,
+				"VHOST_VDPA_RESUME")) {
+		return -1;
+	}
+	step_end(dev, VDPALU_STEP_START, t, 0);
+	dev->tl.end_ns = vdpalu_now_ns();
+	return 0;
+}
+
+/* Reprogram (reset flow), point the device at our mappings, run it. */
+static int restart_device(struct vdpalu_dev *dev)
+{
+	int status = dev->status;
+
+	if (dev->flow == VDPALU_FLOW_RESET) {
+		status = restart_reset_flow(dev);
+		if (status < 0)
+			return -1;
+	}
+	if (vdpalu_has_backend(dev, VHOST_BACKEND_F_IOTLB_REMAP) &&
+	    remap_all(dev))
+		return -1;
+	return start_device(dev, status);
+}
+
+/* The save steps of the old image, the restore steps here. */
+static void merge_timelines(struct vdpalu_timeline *tl,
+			    const struct vdpalu_timeline *save_tl)
+{
+	unsigned int i;
+
+	for (i = VDPALU_STEP_SUSPEND; i <= VDPALU_STEP_BLOB_SAVE; i++) {
+		tl->ns[i] = save_tl->ns[i];
+		tl->count[i] = save_tl->count[i];
+	}
+	tl->start_ns = save_tl->start_ns;	/* the blackout began there */
+}
+
+/* What vdpalu_open() would have read; the device runs whatever fails here. */
+static void reread_device(struct vdpalu_dev *dev)
+{
+	vdpalu_ioctl(dev, VHOST_VDPA_GET_DEVICE_ID, &dev->device_id,
+		     "VHOST_VDPA_GET_DEVICE_ID");
+	vdpalu_ioctl(dev, VHOST_GET_FEATURES, &dev->device_features,
+		     "VHOST_GET_FEATURES");
+}
+
+int vdpalu_restore(struct vdpalu_dev *dev, int blob_fd, const int *fds,
+		   unsigned int nr_fds, void *app, size_t *app_len)
+{
+	struct vdpalu_timeline save_tl;
+	struct vdpalu_dev nd;
+
+	vdpalu_clear_error();
+	if (load_blob(&nd, &save_tl, blob_fd, fds, nr_fds, app, app_len) ||
+	    restore_check(&nd) || map_regions(&nd) || take_ownership(&nd))
+		return -1;
 	/*
 	 * From here on the device is ours: on failure hand it to the caller
 	 * (dev) anyway, so it can be closed or retried.
 	 */
-	ack = nd.backend_offered & (nd.backend_features |
-				    (1ULL << VHOST_BACKEND_F_IOTLB_REMAP));
-	if (vdpalu_ioctl(&nd, VHOST_SET_BACKEND_FEATURES, &ack,
-			 "VHOST_SET_BACKEND_FEATURES"))
-		goto fail;
-	nd.backend_features = ack;
-	passed("backend-features");
-
-	if (nd.flow == VDPALU_FLOW_RESET) {
-		status = restart_reset_flow(&nd);
-		if (status < 0)
-			goto fail;
-	} else {
-		status = nd.status;
-	}
-	if (vdpalu_has_backend(&nd, VHOST_BACKEND_F_IOTLB_REMAP) &&
-	    remap_all(&nd))
-		goto fail;
-	t = vdpalu_now_ns();
-	if (nd.flow == VDPALU_FLOW_RESET) {
-		if (vdpalu_set_status(&nd, status))
-			goto fail;
-	} else if (vdpalu_ioctl(&nd, VHOST_VDPA_RESUME, NULL,
-				"VHOST_VDPA_RESUME")) {
-		goto fail;
-	}
-	step_end(&nd, VDPALU_STEP_START, t, 0);
-	nd.tl.end_ns = vdpalu_now_ns();
-	/* Merge: the save steps of the old image, the restore steps here. */
-	for (i = VDPALU_STEP_SUSPEND; i <= VDPALU_STEP_BLOB_SAVE; i++) {
-		nd.tl.ns[i] = save_tl.ns[i];
-		nd.tl.count[i] = save_tl.count[i];
-	}
-	set_fds_cloexec(&nd, true);
-	vdpalu_ioctl(&nd, VHOST_VDPA_GET_DEVICE_ID, &nd.device_id,
-		     "VHOST_VDPA_GET_DEVICE_ID");
-	vdpalu_ioctl(&nd, VHOST_GET_FEATURES, &nd.device_features,
-		     "VHOST_GET_FEATURES");
-	*dev = nd;
-	dev->tl.start_ns = save_tl.start_ns;	/* the blackout began there */
-	return 0;
-fail:
-	{
+	if (ack_backend_features(&nd) || restart_device(&nd)) {
 		int err = errno;
 
 		*dev = nd;
 		errno = err;
+		return -1;
 	}
-	return -1;
+	merge_timelines(&nd.tl, &save_tl);
+	vdpalu_set_fds_cloexec(&nd, true);
+	reread_device(&nd);
+	*dev = nd;
+	return 0;
 }
