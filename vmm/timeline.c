@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "sim-param.h"
 #include "vmm.h"
 
 static const char *const upd_mode_name[] = {
@@ -16,14 +17,9 @@ static const char *const upd_mode_name[] = {
 
 static const char *dev_mode(void)
 {
-	char c = '?';
-	FILE *f = fopen("/sys/module/vdpa_sim/parameters/use_va", "re");
+	int va = vdpa_sim_param("use_va");
 
-	if (f) {
-		c = fgetc(f);
-		fclose(f);
-	}
-	return c == 'Y' || c == '1' ? "VA" : c == 'N' || c == '0' ? "PA" : "?";
+	return va == 1 ? "VA" : va == 0 ? "PA" : "?";
 }
 
 static uint64_t save_end_ns(const struct vdpalu_timeline *tl)

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "sim-param.h"
 #include "vdpalu.h"
 
 /* libvdpalu-internal, for forging a version-skewed blob. */
@@ -163,14 +164,7 @@ static bool still_owner(struct vdpalu_dev *d)
 
 static bool is_pa(void)
 {
-	char c = 'Y';
-	FILE *f = fopen("/sys/module/vdpa_sim/parameters/use_va", "re");
-
-	if (f) {
-		c = fgetc(f);
-		fclose(f);
-	}
-	return c == 'N' || c == '0';
+	return vdpa_sim_param("use_va") == 0;
 }
 
 int main(int argc, char **argv)

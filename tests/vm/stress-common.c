@@ -14,39 +14,21 @@
 #include <unistd.h>
 #include <linux/vhost.h>
 #include <linux/virtio_blk.h>
-#include <linux/virtio_ring.h>
 
+#include "sim-param.h"
 #include "stress-common.h"
+#include "virtq.h"
 
 int failures;
 
-static char param(const char *name)
-{
-	char path[128];
-	FILE *f;
-	int c;
-
-	snprintf(path, sizeof(path), "/sys/module/vdpa_sim/parameters/%s", name);
-	f = fopen(path, "re");
-	if (!f)
-		return '?';
-	c = fgetc(f);
-	fclose(f);
-	return c;
-}
-
 bool booted_va(void)
 {
-	char c = param("use_va");
-
-	return c == 'Y' || c == '1';
+	return vdpa_sim_param("use_va") == 1;
 }
 
 bool booted_batch(void)
 {
-	char c = param("batch_mapping");
-
-	return c == 'Y' || c == '1';
+	return vdpa_sim_param("batch_mapping") == 1;
 }
 
 long guest_pin_kb(void)
@@ -175,12 +157,6 @@ void note_pin_holders(void)
 		note("  no process has VmPin or a vhost-vdpa fd");
 }
 
-/* The driver's indexes, at the start of guest memory. */
-struct gidx {
-	uint16_t avail_idx;
-	uint16_t used_seen;
-};
-
 int guest_open(struct vdpalu_dev *d, const char *path)
 {
 	uint8_t *g;
@@ -190,8 +166,9 @@ int guest_open(struct vdpalu_dev *d, const char *path)
 		return -1;
 	g = vdpalu_iova_to_va(d, G_IOVA);
 	memset(g, 0, 0x30000);
-	if (vdpalu_vq_setup(d, 0, G_QN, G_RING, G_RING + 0x1000,
-			    G_RING + 0x2000))
+	/* The driver's indices (struct dvq_idx) at the start of guest memory. */
+	if (vdpalu_vq_setup(d, 0, G_QN, G_RING + VQ_DESC_OFF,
+			    G_RING + VQ_AVAIL_OFF, G_RING + VQ_USED_OFF))
 		return -1;
 	return vdpalu_start(d);
 }
@@ -216,39 +193,32 @@ static uint64_t pattern(unsigned int blk, uint64_t gen, unsigned int i)
 
 int guest_io(struct vdpalu_dev *d, bool write, unsigned int blk, uint64_t gen)
 {
-	struct gidx *x = vdpalu_iova_to_va(d, G_IOVA);
-	struct vring_desc *desc = vdpalu_iova_to_va(d, G_RING);
-	struct vring_avail *avail = vdpalu_iova_to_va(d, G_RING + 0x1000);
-	struct vring_used *used = vdpalu_iova_to_va(d, G_RING + 0x2000);
-	struct virtio_blk_outhdr *h = vdpalu_iova_to_va(d, G_HDR);
-	uint8_t *status = (uint8_t *)h + 32;
+	struct dvq_idx *x = vdpalu_iova_to_va(d, G_IOVA);
+	uint8_t *status = vdpalu_iova_to_va(d, G_HDR + 32);
 	uint64_t *data = vdpalu_iova_to_va(d, G_DATA);
+	uint32_t id, len;
 	unsigned int i;
+	struct dvq q;
 	int ms;
 
 	if (!x)
 		return -EINVAL;
-	h->type = write ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN;
-	h->ioprio = 0;
-	h->sector = (uint64_t)blk * 8;
-	*status = 0xff;
+	dvq_attach(&q, vdpalu_iova_to_va(d, G_RING), G_QN, x, false);
 	for (i = 0; i < 512; i++)
 		data[i] = write ? pattern(blk, gen, i) : 0;
-	desc[0] = (struct vring_desc){ G_HDR, sizeof(*h), VRING_DESC_F_NEXT, 1 };
-	desc[1] = (struct vring_desc){ G_DATA, 4096, VRING_DESC_F_NEXT |
-				       (write ? 0 : VRING_DESC_F_WRITE), 2 };
-	desc[2] = (struct vring_desc){ G_HDR + 32, 1, VRING_DESC_F_WRITE, 0 };
-	avail->ring[x->avail_idx % G_QN] = 0;
-	x->avail_idx++;
-	__atomic_store_n(&avail->idx, x->avail_idx, __ATOMIC_RELEASE);
+	blk_req_prepare(&q, 0, &(struct blk_req){
+		.hdr = vdpalu_iova_to_va(d, G_HDR), .hdr_iova = G_HDR,
+		.data_iova = G_DATA, .len = 4096,
+		.status = status, .status_iova = G_HDR + 32,
+		.write = write, .sector = (uint64_t)blk * 8,
+	});
+	dvq_publish(&q, 0);
 	vdpalu_kick(d, 0);
-	for (ms = 0; __atomic_load_n(&used->idx, __ATOMIC_ACQUIRE) == x->used_seen;
-	     ms++) {
+	for (ms = 0; !dvq_next_used(&q, &id, &len); ms++) {
 		if (ms == 2000)
 			return -ETIMEDOUT;
 		usleep(1000);
 	}
-	x->used_seen++;
 	if (*status != VIRTIO_BLK_S_OK)
 		return -EIO;
 	if (!write)

@@ -19,7 +19,7 @@
  */
 #define G_IOVA		0x40000000ULL
 #define G_SIZE		(2u << 20)
-#define G_RING		(G_IOVA + 0x10000)	/* desc, avail, used pages */
+#define G_RING		(G_IOVA + 0x10000)	/* the vring (virtq.h) */
 #define G_HDR		(G_IOVA + 0x20000)	/* request header + status */
 #define G_DATA		(G_IOVA + 0x21000)	/* one 4 KiB block */
 #define G_QN		16
