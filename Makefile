@@ -64,7 +64,7 @@ userspace: headers testbed-tools
 	done
 
 ## unit          host unit tests of the library (no VM, no kernel build)
-unit:
+unit: kernel-source
 	@$(MAKE) -s -C tests/unit O=$(USER_O) check
 
 ## uapi-headers  regenerate lib/uapi/linux and docs/ from the patched tree (after a series change)

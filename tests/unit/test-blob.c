@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "tap.h"
+#include "unit.h"
 
 static uint8_t app[100];
 
@@ -86,135 +86,291 @@ static bool same_state(const struct vdpalu_dev *a, const struct vdpalu_dev *b)
 	return true;
 }
 
-static void fix_crc(uint8_t *buf, size_t len)
+/*
+ * @buf with header @h into @copy, checksummed again: a blob whose only
+ * fault is the header field a test changed.
+ */
+static void reseal(uint8_t *copy, const uint8_t *buf, size_t len,
+		   struct vdpalu_blob_hdr h)
 {
-	struct vdpalu_blob_hdr h;
-
-	memcpy(&h, buf, sizeof(h));
+	memcpy(copy, buf, len);
 	h.crc = 0;
-	memcpy(buf, &h, sizeof(h));
-	h.crc = vdpalu_crc32(buf, len);
-	memcpy(buf, &h, sizeof(h));
+	memcpy(copy, &h, sizeof(h));
+	h.crc = vdpalu_crc32(copy, len);
+	memcpy(copy, &h, sizeof(h));
 }
 
-int main(void)
+/* @buf in a memfd, as the blob crosses exec. */
+static int blob_memfd(struct __test_metadata *_metadata, const uint8_t *buf,
+		      ssize_t len)
 {
-	static uint8_t buf[VDPALU_BLOB_MAX], copy[VDPALU_BLOB_MAX];
-	uint8_t app2[VDPALU_APP_MAX];
-	struct vdpalu_dev d, out, sentinel;
+	int fd = memfd_create("t", MFD_CLOEXEC);
+
+	ASSERT_LE(0, fd) TH_LOG("memfd_create: %s", strerror(errno));
+	ASSERT_EQ(len, pwrite(fd, buf, len, 0)) TH_LOG("blob in a memfd");
+	return fd;
+}
+
+TEST(crc32_check_value)
+{
+	ASSERT_EQ(0xcbf43926, vdpalu_crc32("123456789", 9));
+}
+
+/* A device with two configured vqs and three regions, encoded. */
+FIXTURE(blob) {
+	struct vdpalu_dev d, out;
 	struct vdpalu_blob_hdr h;
-	size_t app_len = 0;
+	uint8_t buf[VDPALU_BLOB_MAX], copy[VDPALU_BLOB_MAX];
 	ssize_t len;
-	int fds[64], n, i, bad, fd;
-	char s[32];
+};
 
-	ok(vdpalu_crc32("123456789", 9) == 0xcbf43926, "crc32 check value");
+FIXTURE_SETUP(blob)
+{
+	fake_dev(&self->d);
+	self->len = vdpalu_blob_encode(&self->d, app, sizeof(app), self->buf,
+				       sizeof(self->buf));
+	ASSERT_LT(0, self->len) TH_LOG("encode: %s", vdpalu_errmsg());
+	memcpy(&self->h, self->buf, sizeof(self->h));
+}
 
-	fake_dev(&d);
-	len = vdpalu_blob_encode(&d, app, sizeof(app), buf, sizeof(buf));
-	ok(len > 0 && len < 1024, "encode: %zd bytes (compact)", len);
-	ok(vdpalu_blob_decode(buf, len, NULL, 0, &out, app2, &app_len) == 0,
-	   "decode what was encoded: %s", vdpalu_errmsg());
-	ok(same_state(&d, &out), "round trip keeps device, vqs, regions");
-	ok(app_len == sizeof(app) && !memcmp(app, app2, sizeof(app)),
-	   "round trip keeps the VMM payload");
-	ok(out.regions[0].fd == out.regions[1].fd, "one memfd for two regions stays one fd");
+/* Each test is a process of its own: its exit closes the fds. */
+FIXTURE_TEARDOWN(blob)
+{
+}
 
-	memcpy(&h, buf, sizeof(h));
-	ok(h.nr_fds == 7, "fd table: device, 2x kick/call, 2 memfds = %u", h.nr_fds);
+TEST_F(blob, encode_is_compact)
+{
+	EXPECT_GT(1024, self->len) TH_LOG("%zd bytes", self->len);
+}
+
+TEST_F(blob, round_trip_keeps_device_vqs_and_regions)
+{
+	ASSERT_EQ(0, vdpalu_blob_decode(self->buf, self->len, NULL, 0,
+					&self->out, NULL, NULL))
+		TH_LOG("decode what was encoded: %s", vdpalu_errmsg());
+	EXPECT_TRUE(same_state(&self->d, &self->out));
+}
+
+TEST_F(blob, round_trip_keeps_the_vmm_payload)
+{
+	uint8_t app2[VDPALU_APP_MAX];
+	size_t app_len = 0;
+
+	ASSERT_EQ(0, vdpalu_blob_decode(self->buf, self->len, NULL, 0,
+					&self->out, app2, &app_len))
+		TH_LOG("decode what was encoded: %s", vdpalu_errmsg());
+	ASSERT_EQ(sizeof(app), app_len);
+	EXPECT_EQ(0, memcmp(app, app2, sizeof(app)));
+}
+
+TEST_F(blob, one_memfd_for_two_regions_stays_one_fd)
+{
+	ASSERT_EQ(0, vdpalu_blob_decode(self->buf, self->len, NULL, 0,
+					&self->out, NULL, NULL))
+		TH_LOG("decode what was encoded: %s", vdpalu_errmsg());
+	EXPECT_EQ(self->out.regions[0].fd, self->out.regions[1].fd);
+}
+
+TEST_F(blob, fd_table_is_device_kicks_calls_and_memfds)
+{
+	/* device, 2x kick/call, 2 memfds */
+	EXPECT_EQ(7, self->h.nr_fds);
+}
+
+TEST_F(blob, decode_with_received_fds_substitutes_them_in_table_order)
+{
+	int fds[64], i;
 
 	/* SCM_RIGHTS: the receiver has other numbers for the same files. */
-	for (i = 0; i < h.nr_fds; i++)
-		fds[i] = dup(d.fd);
-	ok(vdpalu_blob_decode(buf, len, fds, h.nr_fds, &out, NULL, NULL) == 0 &&
-	   out.fd == fds[0] && out.vqs[0].kick_fd == fds[1] &&
-	   out.vqs[1].call_fd == fds[4] && out.regions[2].fd == fds[6],
-	   "decode with received fds substitutes them in table order");
-	is_errno(EINVAL, vdpalu_blob_decode(buf, len, fds, h.nr_fds - 1, &out,
-					    NULL, NULL),
-		 "fewer received fds than the blob names");
+	for (i = 0; i < self->h.nr_fds; i++)
+		fds[i] = dup(self->d.fd);
+	ASSERT_EQ(0, vdpalu_blob_decode(self->buf, self->len, fds,
+					self->h.nr_fds, &self->out, NULL, NULL))
+		TH_LOG("%s", vdpalu_errmsg());
+	EXPECT_EQ(fds[0], self->out.fd);
+	EXPECT_EQ(fds[1], self->out.vqs[0].kick_fd);
+	EXPECT_EQ(fds[4], self->out.vqs[1].call_fd);
+	EXPECT_EQ(fds[6], self->out.regions[2].fd);
+}
 
-	/* Every single-byte corruption is caught, and nothing is changed. */
-	bad = 0;
-	for (i = 0; i < len; i++) {
-		memcpy(copy, buf, len);
-		copy[i] ^= 0x5a;
-		memset(&out, 0xa5, sizeof(out));
-		sentinel = out;
+TEST_F(blob, fewer_received_fds_than_the_blob_names_are_refused)
+{
+	int fds[64], i;
+
+	for (i = 0; i < self->h.nr_fds; i++)
+		fds[i] = dup(self->d.fd);
+	EXPECT_ERRNO(EINVAL, vdpalu_blob_decode(self->buf, self->len, fds,
+						self->h.nr_fds - 1, &self->out,
+						NULL, NULL))
+		TH_LOG("%s", vdpalu_errmsg());
+}
+
+TEST_F(blob, every_single_byte_corruption_is_refused_leaving_output_untouched)
+{
+	struct vdpalu_dev sentinel;
+	int i, ret, e, bad = 0;
+	bool changed;
+
+	for (i = 0; i < self->len; i++) {
+		memcpy(self->copy, self->buf, self->len);
+		self->copy[i] ^= 0x5a;
+		memset(&self->out, 0xa5, sizeof(self->out));
+		sentinel = self->out;
 		errno = 0;
-		if (vdpalu_blob_decode(copy, len, NULL, 0, &out, NULL, NULL) != -1 ||
-		    (errno != EBADMSG && errno != EPROTO) ||
-		    memcmp(&out, &sentinel, sizeof(out)))
-			bad++;
+		ret = vdpalu_blob_decode(self->copy, self->len, NULL, 0,
+					 &self->out, NULL, NULL);
+		e = errno;
+		changed = memcmp(&self->out, &sentinel, sizeof(self->out));
+		/* The first few show the pattern, the count how far it goes. */
+		if ((ret != -1 || (e != EBADMSG && e != EPROTO) || changed) &&
+		    ++bad <= 8)
+			TH_LOG("byte %d: got %d errno %d (%s), output %s", i,
+			       ret, e, strerror(e),
+			       changed ? "changed" : "untouched");
 	}
-	ok(bad == 0, "each of %zd corrupted bytes refused with EBADMSG/EPROTO, output untouched (%d missed)",
-	   len, bad);
-	memcpy(copy, buf, len);
-	copy[len - 1] ^= 1;
-	is_errno(EBADMSG, vdpalu_blob_decode(copy, len, NULL, 0, &out, NULL, NULL),
-		 "corrupted payload: %s", vdpalu_errmsg());
-	ok(strstr(vdpalu_errmsg(), "checksum") != NULL, "message names the checksum");
-	is_errno(EBADMSG, vdpalu_blob_decode(buf, len - 1, NULL, 0, &out, NULL, NULL),
-		 "truncated blob");
-	is_errno(EBADMSG, vdpalu_blob_decode(buf, 10, NULL, 0, &out, NULL, NULL),
-		 "blob shorter than its header");
+	EXPECT_EQ(0, bad)
+		TH_LOG("%d of %zd corrupted bytes not refused (EBADMSG/EPROTO, output untouched)",
+		       bad, self->len);
+}
 
-	/* Version skew, with a valid checksum: refused as such. */
-	memcpy(copy, buf, len);
-	memcpy(&h, copy, sizeof(h));
+TEST_F(blob, corrupted_payload_is_refused_naming_the_checksum)
+{
+	memcpy(self->copy, self->buf, self->len);
+	self->copy[self->len - 1] ^= 1;
+	ASSERT_ERRNO(EBADMSG, vdpalu_blob_decode(self->copy, self->len, NULL,
+						 0, &self->out, NULL, NULL))
+		TH_LOG("%s", vdpalu_errmsg());
+	EXPECT_NE(NULL, strstr(vdpalu_errmsg(), "checksum"))
+		TH_LOG("message: %s", vdpalu_errmsg());
+}
+
+TEST_F(blob, truncated_blob_is_refused)
+{
+	EXPECT_ERRNO(EBADMSG, vdpalu_blob_decode(self->buf, self->len - 1,
+						 NULL, 0, &self->out, NULL,
+						 NULL))
+		TH_LOG("%s", vdpalu_errmsg());
+}
+
+TEST_F(blob, blob_shorter_than_its_header_is_refused)
+{
+	EXPECT_ERRNO(EBADMSG, vdpalu_blob_decode(self->buf, 10, NULL, 0,
+						 &self->out, NULL, NULL))
+		TH_LOG("%s", vdpalu_errmsg());
+}
+
+/* Version skew, with a valid checksum: refused as such. */
+TEST_F(blob, newer_version_is_refused_as_such)
+{
+	struct vdpalu_blob_hdr h = self->h;
+
 	h.version = VDPALU_BLOB_VERSION + 1;
-	memcpy(copy, &h, sizeof(h));
-	fix_crc(copy, len);
-	is_errno(EPROTO, vdpalu_blob_decode(copy, len, NULL, 0, &out, NULL, NULL),
-		 "newer version: %s", vdpalu_errmsg());
+	reseal(self->copy, self->buf, self->len, h);
+	EXPECT_ERRNO(EPROTO, vdpalu_blob_decode(self->copy, self->len, NULL, 0,
+						&self->out, NULL, NULL))
+		TH_LOG("%s", vdpalu_errmsg());
+}
+
+TEST_F(blob, older_version_is_refused_as_such)
+{
+	struct vdpalu_blob_hdr h = self->h;
+
 	h.version = 0;
-	memcpy(copy, &h, sizeof(h));
-	fix_crc(copy, len);
-	is_errno(EPROTO, vdpalu_blob_decode(copy, len, NULL, 0, &out, NULL, NULL),
-		 "older version");
-	memcpy(copy, buf, len);
-	memcpy(&h, copy, sizeof(h));
+	reseal(self->copy, self->buf, self->len, h);
+	EXPECT_ERRNO(EPROTO, vdpalu_blob_decode(self->copy, self->len, NULL, 0,
+						&self->out, NULL, NULL))
+		TH_LOG("%s", vdpalu_errmsg());
+}
+
+TEST_F(blob, same_version_other_header_size_is_refused)
+{
+	struct vdpalu_blob_hdr h = self->h;
+
 	h.hdr_len += 8;
-	memcpy(copy, &h, sizeof(h));
-	fix_crc(copy, len);
-	is_errno(EPROTO, vdpalu_blob_decode(copy, len, NULL, 0, &out, NULL, NULL),
-		 "same version, other header size");
-	memcpy(copy, buf, len);
-	memcpy(&h, copy, sizeof(h));
+	reseal(self->copy, self->buf, self->len, h);
+	EXPECT_ERRNO(EPROTO, vdpalu_blob_decode(self->copy, self->len, NULL, 0,
+						&self->out, NULL, NULL))
+		TH_LOG("%s", vdpalu_errmsg());
+}
+
+TEST_F(blob, counts_out_of_range_with_a_valid_checksum_are_refused)
+{
+	struct vdpalu_blob_hdr h = self->h;
+
 	h.nr_vqs = VDPALU_MAX_VQS + 1;
-	memcpy(copy, &h, sizeof(h));
-	fix_crc(copy, len);
-	is_errno(EBADMSG, vdpalu_blob_decode(copy, len, NULL, 0, &out, NULL, NULL),
-		 "counts out of range with a valid checksum");
+	reseal(self->copy, self->buf, self->len, h);
+	EXPECT_ERRNO(EBADMSG, vdpalu_blob_decode(self->copy, self->len, NULL,
+						 0, &self->out, NULL, NULL))
+		TH_LOG("%s", vdpalu_errmsg());
+}
 
-	/* An fd the blob names but this process lacks. */
-	close(d.vqs[1].call_fd);
-	is_errno(EBADF, vdpalu_blob_decode(buf, len, NULL, 0, &out, NULL, NULL),
-		 "fd not open here: %s", vdpalu_errmsg());
-	d.vqs[1].call_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+TEST_F(blob, fd_the_blob_names_but_this_process_lacks_is_refused)
+{
+	close(self->d.vqs[1].call_fd);
+	EXPECT_ERRNO(EBADF, vdpalu_blob_decode(self->buf, self->len, NULL, 0,
+					       &self->out, NULL, NULL))
+		TH_LOG("%s", vdpalu_errmsg());
+}
 
-	is_errno(EMSGSIZE, vdpalu_blob_encode(&d, app, VDPALU_APP_MAX + 1, buf,
-					      sizeof(buf)),
-		 "VMM payload larger than the blob carries");
+TEST_F(blob, vmm_payload_larger_than_the_blob_carries_is_refused)
+{
+	EXPECT_ERRNO(EMSGSIZE, vdpalu_blob_encode(&self->d, app,
+						  VDPALU_APP_MAX + 1,
+						  self->buf, sizeof(self->buf)))
+		TH_LOG("%s", vdpalu_errmsg());
+}
 
-	/* Through a memfd, as across exec. */
-	len = vdpalu_blob_encode(&d, app, sizeof(app), buf, sizeof(buf));
-	fd = memfd_create("t", MFD_CLOEXEC);
-	ok(fd >= 0 && pwrite(fd, buf, len, 0) == len, "blob in a memfd");
+TEST_F(blob, blob_fds_lists_the_fds_device_first)
+{
+	int fd = blob_memfd(_metadata, self->buf, self->len);
+	int fds[64], n;
+
 	n = vdpalu_blob_fds(fd, fds, 64);
-	ok(n == 7 && fds[0] == d.fd && fds[1] == d.vqs[0].kick_fd,
-	   "vdpalu_blob_fds lists %d fds, device first", n);
-	is_errno(ENOSPC, vdpalu_blob_fds(fd, fds, 3), "fd list too small");
+	ASSERT_EQ(7, n) TH_LOG("%s", vdpalu_errmsg());
+	EXPECT_EQ(self->d.fd, fds[0]);
+	EXPECT_EQ(self->d.vqs[0].kick_fd, fds[1]);
+}
 
+TEST_F(blob, blob_fds_refuses_a_list_too_small)
+{
+	int fd = blob_memfd(_metadata, self->buf, self->len);
+	int fds[64];
+
+	EXPECT_ERRNO(ENOSPC, vdpalu_blob_fds(fd, fds, 3))
+		TH_LOG("%s", vdpalu_errmsg());
+}
+
+TEST(state_fd_env_unset_is_refused)
+{
 	unsetenv(VDPALU_STATE_ENV);
-	is_errno(ENOENT, vdpalu_blob_fd_from_env(), "no %s", VDPALU_STATE_ENV);
+	EXPECT_ERRNO(ENOENT, vdpalu_blob_fd_from_env())
+		TH_LOG("no %s: %s", VDPALU_STATE_ENV, vdpalu_errmsg());
+}
+
+TEST(state_fd_env_garbage_is_refused)
+{
 	setenv(VDPALU_STATE_ENV, "12x", 1);
-	is_errno(EBADF, vdpalu_blob_fd_from_env(), "garbage in %s", VDPALU_STATE_ENV);
+	EXPECT_ERRNO(EBADF, vdpalu_blob_fd_from_env())
+		TH_LOG("garbage in %s: %s", VDPALU_STATE_ENV, vdpalu_errmsg());
+}
+
+TEST(state_fd_env_naming_a_closed_fd_is_refused)
+{
 	setenv(VDPALU_STATE_ENV, "999", 1);
-	is_errno(EBADF, vdpalu_blob_fd_from_env(), "closed fd in %s", VDPALU_STATE_ENV);
+	EXPECT_ERRNO(EBADF, vdpalu_blob_fd_from_env())
+		TH_LOG("closed fd in %s: %s", VDPALU_STATE_ENV,
+		       vdpalu_errmsg());
+}
+
+TEST_F(blob, state_fd_env_gives_the_blob_fd)
+{
+	int fd = blob_memfd(_metadata, self->buf, self->len);
+	char s[32];
+
 	snprintf(s, sizeof(s), "%d", fd);
 	setenv(VDPALU_STATE_ENV, s, 1);
-	ok(vdpalu_blob_fd_from_env() == fd, "fd from %s", VDPALU_STATE_ENV);
-
-	return tap_done();
+	EXPECT_EQ(fd, vdpalu_blob_fd_from_env())
+		TH_LOG("fd from %s: %s", VDPALU_STATE_ENV, vdpalu_errmsg());
 }
+
+TEST_HARNESS_MAIN

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "tap.h"
+#include "unit.h"
 
 #define SZ	(1 << 20)
 #define IOVA	0x100000000ULL
@@ -48,53 +48,66 @@ static void *shared_memory(int *fd)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-static void device_on_pipe(struct vdpalu_dev *d, int p[2], uint64_t backend)
-{
-	vdpalu_init(d);
-	if (pipe2(p, O_CLOEXEC | O_NONBLOCK))
-		exit(1);
-	d->fd = p[1];
-	d->backend_offered = d->backend_features = backend;
-}
+static const uint64_t v2 = 1ULL << VHOST_BACKEND_F_IOTLB_MSG_V2;
+static const uint64_t batch = 1ULL << VHOST_BACKEND_F_IOTLB_BATCH;
 
-int main(void)
-{
-	const uint64_t v2 = 1ULL << VHOST_BACKEND_F_IOTLB_MSG_V2;
-	const uint64_t batch = 1ULL << VHOST_BACKEND_F_IOTLB_BATCH;
-	struct vhost_iotlb_msg m;
+/* Guest memory, and a device whose fd is the write end of a pipe. */
+FIXTURE(iotlb) {
 	struct vdpalu_dev d;
 	int p[2], mfd;
-	void *mem = shared_memory(&mfd);
+	void *mem;
+};
 
-	if (!mem) {
-		ok(0, "guest memory: %s", strerror(errno));
-		return tap_done();
-	}
-
-	device_on_pipe(&d, p, v2 | batch);
-	ok(vdpalu_mem_add(&d, mfd, 0, mem, SZ, IOVA) == 0,
-	   "map guest memory %s", vdpalu_errmsg());
-	m = next_msg(p[0]);
-	ok(m.type == VHOST_IOTLB_BATCH_BEGIN, "batch acked: BATCH_BEGIN first (type %u)",
-	   m.type);
-	m = next_msg(p[0]);
-	ok(m.type == VHOST_IOTLB_UPDATE && m.iova == IOVA && m.size == SZ &&
-	   m.uaddr == (uintptr_t)mem && m.perm == VHOST_ACCESS_RW,
-	   "then one UPDATE of the whole region, read-write");
-	m = next_msg(p[0]);
-	ok(m.type == VHOST_IOTLB_BATCH_END, "then BATCH_END (type %u)", m.type);
-	ok(pipe_empty(p[0]), "and nothing else");
-	close(p[0]);
-	close(p[1]);
-
-	device_on_pipe(&d, p, v2);
-	ok(vdpalu_mem_add(&d, mfd, 0, mem, SZ, IOVA) == 0,
-	   "map guest memory without IOTLB_BATCH %s", vdpalu_errmsg());
-	m = next_msg(p[0]);
-	ok(m.type == VHOST_IOTLB_UPDATE && m.iova == IOVA && m.size == SZ,
-	   "batch not acked: a lone UPDATE (type %u)", m.type);
-	ok(pipe_empty(p[0]), "and nothing else");
-	close(p[0]);
-	close(p[1]);
-	return tap_done();
+FIXTURE_SETUP(iotlb)
+{
+	self->mem = shared_memory(&self->mfd);
+	ASSERT_NE(NULL, self->mem) TH_LOG("guest memory: %s", strerror(errno));
+	vdpalu_init(&self->d);
+	ASSERT_EQ(0, pipe2(self->p, O_CLOEXEC | O_NONBLOCK));
+	self->d.fd = self->p[1];
 }
+
+/* Each test is a process of its own: its exit closes the pipe. */
+FIXTURE_TEARDOWN(iotlb)
+{
+}
+
+TEST_F(iotlb, batch_acked_maps_a_region_in_one_batch_of_one_update)
+{
+	struct vhost_iotlb_msg m;
+
+	self->d.backend_offered = self->d.backend_features = v2 | batch;
+	ASSERT_EQ(0, vdpalu_mem_add(&self->d, self->mfd, 0, self->mem, SZ,
+				    IOVA))
+		TH_LOG("map guest memory: %s", vdpalu_errmsg());
+	m = next_msg(self->p[0]);
+	EXPECT_EQ(VHOST_IOTLB_BATCH_BEGIN, m.type) TH_LOG("BATCH_BEGIN first");
+	m = next_msg(self->p[0]);
+	EXPECT_EQ(VHOST_IOTLB_UPDATE, m.type)
+		TH_LOG("then one UPDATE of the whole region, read-write");
+	EXPECT_EQ(IOVA, m.iova);
+	EXPECT_EQ((uint64_t)SZ, m.size);
+	EXPECT_EQ((uintptr_t)self->mem, m.uaddr);
+	EXPECT_EQ(VHOST_ACCESS_RW, m.perm);
+	m = next_msg(self->p[0]);
+	EXPECT_EQ(VHOST_IOTLB_BATCH_END, m.type) TH_LOG("then BATCH_END");
+	EXPECT_TRUE(pipe_empty(self->p[0])) TH_LOG("and nothing else");
+}
+
+TEST_F(iotlb, batch_not_acked_maps_a_region_in_a_lone_update)
+{
+	struct vhost_iotlb_msg m;
+
+	self->d.backend_offered = self->d.backend_features = v2;
+	ASSERT_EQ(0, vdpalu_mem_add(&self->d, self->mfd, 0, self->mem, SZ,
+				    IOVA))
+		TH_LOG("map guest memory without IOTLB_BATCH: %s",
+		       vdpalu_errmsg());
+	m = next_msg(self->p[0]);
+	EXPECT_EQ(VHOST_IOTLB_UPDATE, m.type);
+	EXPECT_EQ(IOVA, m.iova);
+	EXPECT_EQ((uint64_t)SZ, m.size);
+	EXPECT_TRUE(pipe_empty(self->p[0])) TH_LOG("and nothing else");
+}
+
+TEST_HARNESS_MAIN

@@ -12,7 +12,7 @@
 #include <sys/ioctl.h>
 #include <linux/vhost.h>
 
-#include "tap.h"
+#include "unit.h"
 #include "vdpalu.h"
 
 #define MAX_CALLS 32
@@ -80,41 +80,87 @@ static void reset_sim(uint32_t nvqs)
 	sim.backend_offered = ~0ULL;
 }
 
-int main(void)
+/* /dev/null stands for the device: every ioctl is simulated */
+FIXTURE(two_queues) {
+	struct vdpalu_dev dev;
+};
+
+FIXTURE_SETUP(two_queues)
+{
+	reset_sim(2);
+	ASSERT_EQ(0, vdpalu_open(&self->dev, "/dev/null", 0))
+		TH_LOG("open a 2-queue device: %s", vdpalu_errmsg());
+}
+
+FIXTURE_TEARDOWN(two_queues)
+{
+	vdpalu_close(&self->dev);
+}
+
+TEST_F(two_queues, backend_features_are_acked_before_set_owner)
+{
+	int ack = first_call(VHOST_SET_BACKEND_FEATURES);
+	int own = first_call(VHOST_SET_OWNER);
+
+	/* QEMU's order */
+	ASSERT_LE(0, ack);
+	ASSERT_LE(0, own);
+	EXPECT_LT(ack, own);
+}
+
+TEST_F(two_queues, acks_what_the_library_wants_new_owner_among_it)
+{
+	EXPECT_EQ(VDPALU_BACKEND_WANTED, sim.backend_acked);
+}
+
+TEST_F(two_queues, device_records_what_was_acked)
+{
+	EXPECT_EQ(sim.backend_acked, self->dev.backend_features);
+}
+
+TEST(new_owner_masked_out_is_not_acked)
 {
 	struct vdpalu_dev dev;
-	int ack, own;
 
-	/* /dev/null stands for the device: every ioctl is simulated */
+	/* no consent to a transfer */
 	reset_sim(2);
-	ok(vdpalu_open(&dev, "/dev/null", 0) == 0, "open a 2-queue device");
-	ack = first_call(VHOST_SET_BACKEND_FEATURES);
-	own = first_call(VHOST_SET_OWNER);
-	ok(ack >= 0 && own >= 0 && ack < own,
-	   "backend features acked before VHOST_SET_OWNER (QEMU's order)");
-	ok(sim.backend_acked == VDPALU_BACKEND_WANTED,
-	   "acked what the library wants, F_NEW_OWNER among it");
-	ok(dev.backend_features == sim.backend_acked,
-	   "the device records what was acked");
+	ASSERT_EQ(0, vdpalu_open(&dev, "/dev/null",
+				 1ULL << VHOST_BACKEND_F_NEW_OWNER))
+		TH_LOG("%s", vdpalu_errmsg());
+	EXPECT_EQ(0ULL,
+		  sim.backend_acked & (1ULL << VHOST_BACKEND_F_NEW_OWNER));
 	vdpalu_close(&dev);
-
-	reset_sim(2);
-	ok(vdpalu_open(&dev, "/dev/null",
-		       1ULL << VHOST_BACKEND_F_NEW_OWNER) == 0,
-	   "open without consent to a transfer");
-	ok(!(sim.backend_acked & (1ULL << VHOST_BACKEND_F_NEW_OWNER)),
-	   "F_NEW_OWNER masked out is not acked");
-	vdpalu_close(&dev);
-
-	reset_sim(VDPALU_MAX_VQS + 1);
-	is_errno(E2BIG, vdpalu_open(&dev, "/dev/null", 0),
-		 "a device with more virtqueues than the library holds");
-	ok(first_call(VHOST_SET_OWNER) < 0 &&
-	   first_call(VHOST_SET_BACKEND_FEATURES) < 0,
-	   "refused before owning the device or acking anything");
-	ok(strstr(vdpalu_errmsg(), "virtqueues") != NULL,
-	   "the message says why: %s", vdpalu_errmsg());
-	ok(dev.fd < 0, "no fd left open");
-
-	return tap_done();
 }
+
+/* A device with more virtqueues than the library holds. */
+FIXTURE(too_many_queues) {
+	struct vdpalu_dev dev;
+};
+
+FIXTURE_SETUP(too_many_queues)
+{
+	reset_sim(VDPALU_MAX_VQS + 1);
+}
+
+FIXTURE_TEARDOWN(too_many_queues)
+{
+}
+
+TEST_F(too_many_queues, open_is_refused_saying_why)
+{
+	ASSERT_ERRNO(E2BIG, vdpalu_open(&self->dev, "/dev/null", 0))
+		TH_LOG("%s", vdpalu_errmsg());
+	EXPECT_NE(NULL, strstr(vdpalu_errmsg(), "virtqueues"))
+		TH_LOG("message: %s", vdpalu_errmsg());
+}
+
+TEST_F(too_many_queues, refused_before_owning_acking_or_keeping_an_fd)
+{
+	ASSERT_ERRNO(E2BIG, vdpalu_open(&self->dev, "/dev/null", 0))
+		TH_LOG("%s", vdpalu_errmsg());
+	EXPECT_GT(0, first_call(VHOST_SET_OWNER));
+	EXPECT_GT(0, first_call(VHOST_SET_BACKEND_FEATURES));
+	EXPECT_GT(0, self->dev.fd) TH_LOG("an fd left open");
+}
+
+TEST_HARNESS_MAIN

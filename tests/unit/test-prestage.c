@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "tap.h"
+#include "unit.h"
 
 #define SZ	(4 << 20)
 #define MAX_EV	2048
@@ -159,24 +159,6 @@ static bool maps_shared(const void *addr, int fd)
 	return ret;
 }
 
-/* The old process: a running device with one vq and one region. */
-static void old_device(struct vdpalu_dev *d, int *mfd, void **mem)
-{
-	vdpalu_init(d);
-	d->fd = sim.fd;
-	d->nvqs = 1;
-	d->backend_offered = d->backend_features = VDPALU_BACKEND_WANTED;
-	d->status = 0xf;
-	*mfd = memfd_create("guest", MFD_CLOEXEC);
-	if (*mfd < 0 || ftruncate(*mfd, 16 * SZ))
-		exit(1);
-	*mem = mmap(NULL, SZ, PROT_READ | PROT_WRITE, MAP_SHARED, *mfd, 0);
-	if (*mem == MAP_FAILED ||
-	    vdpalu_mem_add(d, *mfd, 0, *mem, SZ, 0) ||
-	    vdpalu_vq_setup(d, 0, 16, 0, 0x1000, 0x2000))
-		exit(1);
-}
-
 /* The fds of @blob as a receiver of SCM_RIGHTS would have them: dups. */
 static int receive(int blob, int *fds)
 {
@@ -198,161 +180,391 @@ static void reset_log(void)
 	sim.new_owner_err = 0;
 }
 
-int main(void)
-{
-	struct vdpalu_dev old, d, before;
+/* Both sides of a handover, as far as the fixture took it. */
+struct handover {
+	struct vdpalu_dev old;	/* the old process's device */
+	int mfd;		/* guest memory */
+	void *mem;		/* ... as the old process maps it */
+	int blob, describe_calls;
+	int fds[64], n;		/* as the new process received them */
 	struct vdpalu_stage st;
 	char app[VDPALU_APP_MAX];
-	size_t app_len = 0;
-	int mfd, blob, fds[64], n, i, ev;
-	void *mem, *extra[3];
-	bool in_order;
+	size_t app_len;
+	void *extra[3];		/* staged with vdpalu_stage_add() */
+};
+
+/*
+ * The old process: a running device with one vq and one region, three
+ * more ranges it maps itself, and its description; then the new process
+ * receives the description's fds.
+ */
+static void setup_described(struct __test_metadata *_metadata,
+			    struct handover *h)
+{
+	struct vdpalu_dev *d = &h->old;
+	int i;
 
 	sim.fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	sim.dup_fd = -1;
 	sim.offered = VDPALU_BACKEND_WANTED;
-	old_device(&old, &mfd, &mem);
-	/* The old process maps three more ranges of its own. */
+	vdpalu_init(d);
+	d->fd = sim.fd;
+	d->nvqs = 1;
+	d->backend_offered = d->backend_features = VDPALU_BACKEND_WANTED;
+	d->status = 0xf;
+	h->mfd = memfd_create("guest", MFD_CLOEXEC);
+	ASSERT_LE(0, h->mfd) TH_LOG("memfd_create: %s", strerror(errno));
+	ASSERT_EQ(0, ftruncate(h->mfd, 16 * SZ));
+	h->mem = mmap(NULL, SZ, PROT_READ | PROT_WRITE, MAP_SHARED, h->mfd, 0);
+	ASSERT_NE(MAP_FAILED, h->mem);
+	ASSERT_EQ(0, vdpalu_mem_add(d, h->mfd, 0, h->mem, SZ, 0))
+		TH_LOG("%s", vdpalu_errmsg());
+	ASSERT_EQ(0, vdpalu_vq_setup(d, 0, 16, 0, 0x1000, 0x2000))
+		TH_LOG("%s", vdpalu_errmsg());
 	for (i = 0; i < 3; i++) {
 		void *p = mmap(NULL, SZ, PROT_READ | PROT_WRITE, MAP_SHARED,
-			       mfd, (i + 1) * (off_t)SZ);
+			       h->mfd, (i + 1) * (off_t)SZ);
 
-		ok(p != MAP_FAILED &&
-		   vdpalu_dma_map(&old, (i + 1) * (uint64_t)SZ, SZ, p) == 0,
-		   "old process: IOTLB_UPDATE of a mapping it tracks itself (%d)", i);
+		ASSERT_NE(MAP_FAILED, p);
+		ASSERT_EQ(0, vdpalu_dma_map(d, (i + 1) * (uint64_t)SZ, SZ, p))
+			TH_LOG("old process: IOTLB_UPDATE of a mapping it tracks itself (%d): %s",
+			       i, vdpalu_errmsg());
 	}
 
 	reset_log();
-	ok(vdpalu_stage_describe(&old, "vmm", 4, &blob) == 0,
-	   "describe the running device %s", vdpalu_errmsg());
-	ok(sim.n == 0, "describing does not touch the device (%d calls)", sim.n);
+	ASSERT_EQ(0, vdpalu_stage_describe(d, "vmm", 4, &h->blob))
+		TH_LOG("describe the running device: %s", vdpalu_errmsg());
+	h->describe_calls = sim.n;
+	h->n = receive(h->blob, h->fds);
+}
 
-	/* New process. */
-	n = receive(blob, fds);
-	ok(n == 4, "the description names device, kick, call, memfd (%d fds)", n);
+/* Described, received and prepared with VDPALU_STAGE_POPULATE. */
+static void setup_prepared(struct __test_metadata *_metadata,
+			   struct handover *h)
+{
+	setup_described(_metadata, h);
 	reset_log();
-	ok(vdpalu_stage_prepare(&st, blob, fds, n, app, &app_len,
-				VDPALU_STAGE_POPULATE) == 0,
-	   "prepare %s", vdpalu_errmsg());
-	ok(sim.n == 1 && sim.ev[0].req == VHOST_GET_BACKEND_FEATURES,
-	   "prepare only queries the device (%d calls)", sim.n);
-	ok(st.dev.fd == sim.dup_fd, "the device is the received fd");
-	ok(app_len == 4 && !strcmp(app, "vmm"), "VMM state received");
-	ok(st.nr_maps == 1 && st.dev.regions[0].addr == st.maps[0].addr &&
-	   st.dev.regions[0].addr != mem,
-	   "region mapped at a new address");
-	ok(maps_shared(st.maps[0].addr, fds[3]),
-	   "mapped MAP_SHARED from the received memfd");
-	ok(rss_kb(st.maps[0].addr) == SZ / 1024,
-	   "faulted in: %ld of %d kB resident", rss_kb(st.maps[0].addr), SZ / 1024);
+	ASSERT_EQ(0, vdpalu_stage_prepare(&h->st, h->blob, h->fds, h->n,
+					  h->app, &h->app_len,
+					  VDPALU_STAGE_POPULATE))
+		TH_LOG("prepare: %s", vdpalu_errmsg());
+}
+
+FIXTURE(described) {
+	struct handover h;
+};
+
+FIXTURE_SETUP(described)
+{
+	setup_described(_metadata, &self->h);
+}
+
+/* Each test is a process of its own: its exit unmaps and closes. */
+FIXTURE_TEARDOWN(described)
+{
+}
+
+TEST_F(described, describing_does_not_touch_the_device)
+{
+	EXPECT_EQ(0, self->h.describe_calls);
+}
+
+TEST_F(described, description_names_device_kick_call_and_memfd)
+{
+	EXPECT_EQ(4, self->h.n);
+}
+
+FIXTURE(prepared) {
+	struct handover h;
+};
+
+FIXTURE_SETUP(prepared)
+{
+	setup_prepared(_metadata, &self->h);
+}
+
+FIXTURE_TEARDOWN(prepared)
+{
+}
+
+TEST_F(prepared, prepare_only_queries_the_device)
+{
+	ASSERT_EQ(1, sim.n);
+	EXPECT_EQ(VHOST_GET_BACKEND_FEATURES, sim.ev[0].req);
+}
+
+TEST_F(prepared, prepare_takes_the_received_device_and_the_vmm_state)
+{
+	EXPECT_EQ(sim.dup_fd, self->h.st.dev.fd);
+	EXPECT_EQ(4U, self->h.app_len);
+	EXPECT_STREQ("vmm", self->h.app);
+}
+
+TEST_F(prepared, prepare_maps_guest_memory_shared_at_a_new_address)
+{
+	struct vdpalu_stage *st = &self->h.st;
+
+	ASSERT_EQ(1U, st->nr_maps);
+	EXPECT_EQ(st->maps[0].addr, st->dev.regions[0].addr);
+	EXPECT_NE(self->h.mem, st->dev.regions[0].addr);
+	EXPECT_TRUE(maps_shared(st->maps[0].addr, self->h.fds[3]))
+		TH_LOG("not MAP_SHARED from the received memfd");
+}
+
+TEST_F(prepared, populate_faults_guest_memory_in)
+{
+	EXPECT_EQ(SZ / 1024, rss_kb(self->h.st.maps[0].addr))
+		TH_LOG("kB resident of %d", SZ / 1024);
+}
+
+TEST_F(prepared, device_changed_since_described_is_not_suspended)
+{
+	/* The guest driver changed a vring since. */
+	reset_log();
+	self->h.old.vqs[0].num = 32;
+	EXPECT_ERRNO(ESTALE, vdpalu_stage_suspend(&self->h.old, self->h.blob))
+		TH_LOG("%s", vdpalu_errmsg());
+	EXPECT_EQ(0, count(VHOST_VDPA_SUSPEND, 0));
+}
+
+TEST_F(prepared, unchanged_device_is_suspended_with_one_call)
+{
+	reset_log();
+	ASSERT_EQ(0, vdpalu_stage_suspend(&self->h.old, self->h.blob))
+		TH_LOG("%s", vdpalu_errmsg());
+	EXPECT_EQ(1, count(VHOST_VDPA_SUSPEND, 0));
+	EXPECT_EQ(1, sim.n);
+}
+
+TEST_F(prepared, blackout_starts_at_suspend)
+{
+	ASSERT_EQ(0, vdpalu_stage_suspend(&self->h.old, self->h.blob))
+		TH_LOG("%s", vdpalu_errmsg());
+	EXPECT_NE(0U, self->h.old.tl.start_ns);
+	EXPECT_NE(0U, self->h.old.tl.ns[VDPALU_STEP_SUSPEND]);
+}
+
+/*
+ * Prepared, the mappings the old process made itself staged, and the old
+ * process suspended: what the new process takes over.
+ */
+FIXTURE(staged) {
+	struct handover h;
+	struct vdpalu_dev d;	/* the new process's device */
+};
+
+FIXTURE_SETUP(staged)
+{
+	struct handover *h = &self->h;
+	int i;
+
+	setup_prepared(_metadata, h);
 	for (i = 0; i < 3; i++)
-		ok(vdpalu_stage_add(&st, fds[3], (i + 1) * (uint64_t)SZ, SZ,
-				    (i + 1) * (uint64_t)SZ, 0, &extra[i]) == 0,
-		   "stage a mapping the old process made itself (%d)", i);
-	ok(rss_kb(extra[0]) == 0,
-	   "without VDPALU_STAGE_POPULATE nothing is faulted in (%ld kB)",
-	   rss_kb(extra[0]));
-	is_errno(EEXIST, vdpalu_stage_add(&st, fds[3], 0, SZ, SZ / 2, 0, NULL),
-		 "a mapping over a staged one is refused");
-
-	/* Old process: the guest driver changed a vring since. */
+		ASSERT_EQ(0, vdpalu_stage_add(&h->st, h->fds[3],
+					      (i + 1) * (uint64_t)SZ, SZ,
+					      (i + 1) * (uint64_t)SZ, 0,
+					      &h->extra[i]))
+			TH_LOG("stage a mapping the old process made itself (%d): %s",
+			       i, vdpalu_errmsg());
+	ASSERT_EQ(0, vdpalu_stage_suspend(&h->old, h->blob))
+		TH_LOG("suspend: %s", vdpalu_errmsg());
 	reset_log();
-	before = old;
-	old.vqs[0].num = 32;
-	is_errno(ESTALE, vdpalu_stage_suspend(&old, blob),
-		 "a device that changed since it was described: %s",
-		 vdpalu_errmsg());
-	ok(count(VHOST_VDPA_SUSPEND, 0) == 0, "... is not suspended");
-	old = before;
-	ok(vdpalu_stage_suspend(&old, blob) == 0 &&
-	   count(VHOST_VDPA_SUSPEND, 0) == 1 && sim.n == 1,
-	   "unchanged: suspended, with one call %s", vdpalu_errmsg());
-	ok(old.tl.start_ns && old.tl.ns[VDPALU_STEP_SUSPEND],
-	   "the blackout starts at SUSPEND");
+}
 
-	/* New process: NEW_OWNER refused first. */
-	reset_log();
+FIXTURE_TEARDOWN(staged)
+{
+}
+
+TEST_F(staged, stage_add_without_populate_faults_nothing_in)
+{
+	EXPECT_EQ(0, rss_kb(self->h.extra[0]));
+}
+
+TEST_F(staged, mapping_over_a_staged_one_is_refused)
+{
+	EXPECT_ERRNO(EEXIST, vdpalu_stage_add(&self->h.st, self->h.fds[3], 0,
+					      SZ, SZ / 2, 0, NULL))
+		TH_LOG("%s", vdpalu_errmsg());
+}
+
+TEST_F(staged, refused_new_owner_changes_nothing)
+{
 	sim.new_owner_err = EPERM;
-	is_errno(EPERM, vdpalu_take_over(&d, &st, 0),
-		 "NEW_OWNER refused: %s", vdpalu_errmsg());
-	ok(sim.n == 1 && !st.taken,
-	   "nothing after the refused NEW_OWNER, the stage is intact");
+	EXPECT_ERRNO(EPERM, vdpalu_take_over(&self->d, &self->h.st, 0))
+		TH_LOG("%s", vdpalu_errmsg());
+	EXPECT_EQ(1, sim.n) TH_LOG("calls after the refused NEW_OWNER");
+	EXPECT_FALSE(self->h.st.taken);
+}
 
+TEST_F(staged, refused_new_owner_can_be_retried)
+{
+	sim.new_owner_err = EPERM;
+	ASSERT_ERRNO(EPERM, vdpalu_take_over(&self->d, &self->h.st, 0));
 	reset_log();
-	ok(vdpalu_take_over(&d, &st, 0) == 0, "take over %s", vdpalu_errmsg());
-	ok(sim.n == 8, "NEW_OWNER, BATCH_BEGIN, 4 REMAPs, BATCH_END, RESUME: %d calls",
-	   sim.n);
-	in_order = sim.n == 8 && sim.ev[0].req == VHOST_NEW_OWNER &&
-		   sim.ev[1].m.type == VHOST_IOTLB_BATCH_BEGIN &&
-		   sim.ev[6].m.type == VHOST_IOTLB_BATCH_END &&
-		   sim.ev[7].req == VHOST_VDPA_RESUME;
-	for (i = 0; in_order && i < 4; i++) {
+	EXPECT_EQ(0, vdpalu_take_over(&self->d, &self->h.st, 0))
+		TH_LOG("take over: %s", vdpalu_errmsg());
+}
+
+TEST_F(staged, take_over_is_new_owner_one_batch_of_remaps_and_resume)
+{
+	struct vdpalu_stage *st = &self->h.st;
+	int i;
+
+	ASSERT_EQ(0, vdpalu_take_over(&self->d, st, 0))
+		TH_LOG("take over: %s", vdpalu_errmsg());
+	/* NEW_OWNER, BATCH_BEGIN, 4 REMAPs, BATCH_END, RESUME */
+	ASSERT_EQ(8, sim.n);
+	EXPECT_EQ(VHOST_NEW_OWNER, sim.ev[0].req);
+	EXPECT_EQ(VHOST_IOTLB_BATCH_BEGIN, sim.ev[1].m.type);
+	EXPECT_EQ(VHOST_IOTLB_BATCH_END, sim.ev[6].m.type);
+	EXPECT_EQ(VHOST_VDPA_RESUME, sim.ev[7].req);
+	for (i = 0; i < 4; i++) {
 		struct vhost_iotlb_msg *m = &sim.ev[2 + i].m;
 
-		in_order = m->type == VHOST_IOTLB_REMAP && !m->perm &&
-			   m->iova == st.maps[i].iova && m->size == SZ &&
-			   m->uaddr == (uintptr_t)st.maps[i].addr;
+		/* each REMAP at its staged address */
+		EXPECT_EQ(VHOST_IOTLB_REMAP, m->type) TH_LOG("REMAP %d", i);
+		EXPECT_EQ(0, m->perm) TH_LOG("REMAP %d", i);
+		EXPECT_EQ(st->maps[i].iova, m->iova) TH_LOG("REMAP %d", i);
+		EXPECT_EQ((uint64_t)SZ, m->size) TH_LOG("REMAP %d", i);
+		EXPECT_EQ((uintptr_t)st->maps[i].addr, m->uaddr)
+			TH_LOG("REMAP %d", i);
 	}
-	ok(in_order, "in that order, each REMAP at its staged address");
-	ok(d.fd == sim.dup_fd && d.tl.count[VDPALU_STEP_REMAP] == 4 &&
-	   d.tl.ns[VDPALU_STEP_NEW_OWNER] && d.tl.ns[VDPALU_STEP_START],
-	   "the device is ours, with the steps timed");
-	ok(vdpalu_iova_to_va(&d, 0x1000) == (char *)st.maps[0].addr + 0x1000,
-	   "guest memory is found at its new address");
-	ok(count(VHOST_SET_BACKEND_FEATURES, 0) == 0,
-	   "no consent ack in the blackout");
-	reset_log();
-	ok(vdpalu_take_over_finish(&d) == 0 &&
-	   count(VHOST_SET_BACKEND_FEATURES, 0) == 1 &&
-	   (sim.ev[0].arg & (1ULL << VHOST_BACKEND_F_NEW_OWNER)),
-	   "finish: consent to the next transfer acked again");
-	ok(fcntl(d.fd, F_GETFD) & FD_CLOEXEC, "finish: FD_CLOEXEC on the device");
-	vdpalu_stage_free(&st);
-	ok(rss_kb(extra[1]) == 0 && maps_shared(extra[1], fds[3]),
-	   "after a take-over, freeing the stage leaves guest memory mapped");
+}
 
-	/* Unbatched, and many mappings: one REMAP each. */
-	ok(vdpalu_stage_prepare(&st, blob, fds, n, NULL, NULL, 0) == 0,
-	   "prepare again");
+TEST_F(staged, take_over_makes_the_device_ours_with_the_steps_timed)
+{
+	ASSERT_EQ(0, vdpalu_take_over(&self->d, &self->h.st, 0))
+		TH_LOG("take over: %s", vdpalu_errmsg());
+	EXPECT_EQ(sim.dup_fd, self->d.fd);
+	EXPECT_EQ(4U, self->d.tl.count[VDPALU_STEP_REMAP]);
+	EXPECT_NE(0U, self->d.tl.ns[VDPALU_STEP_NEW_OWNER]);
+	EXPECT_NE(0U, self->d.tl.ns[VDPALU_STEP_START]);
+}
+
+TEST_F(staged, guest_memory_is_found_at_its_new_address)
+{
+	ASSERT_EQ(0, vdpalu_take_over(&self->d, &self->h.st, 0))
+		TH_LOG("take over: %s", vdpalu_errmsg());
+	EXPECT_EQ((char *)self->h.st.maps[0].addr + 0x1000,
+		  vdpalu_iova_to_va(&self->d, 0x1000));
+}
+
+TEST_F(staged, no_consent_ack_in_the_blackout)
+{
+	ASSERT_EQ(0, vdpalu_take_over(&self->d, &self->h.st, 0))
+		TH_LOG("take over: %s", vdpalu_errmsg());
+	EXPECT_EQ(0, count(VHOST_SET_BACKEND_FEATURES, 0));
+}
+
+TEST_F(staged, finish_acks_consent_to_the_next_transfer_again)
+{
+	ASSERT_EQ(0, vdpalu_take_over(&self->d, &self->h.st, 0))
+		TH_LOG("take over: %s", vdpalu_errmsg());
+	reset_log();
+	ASSERT_EQ(0, vdpalu_take_over_finish(&self->d))
+		TH_LOG("finish: %s", vdpalu_errmsg());
+	ASSERT_EQ(1, count(VHOST_SET_BACKEND_FEATURES, 0));
+	EXPECT_NE(0ULL, sim.ev[0].arg & (1ULL << VHOST_BACKEND_F_NEW_OWNER));
+}
+
+TEST_F(staged, finish_sets_cloexec_on_the_device)
+{
+	ASSERT_EQ(0, vdpalu_take_over(&self->d, &self->h.st, 0))
+		TH_LOG("take over: %s", vdpalu_errmsg());
+	ASSERT_EQ(0, vdpalu_take_over_finish(&self->d))
+		TH_LOG("finish: %s", vdpalu_errmsg());
+	EXPECT_TRUE(fcntl(self->d.fd, F_GETFD) & FD_CLOEXEC);
+}
+
+TEST_F(staged, freeing_the_stage_after_take_over_leaves_guest_memory_mapped)
+{
+	ASSERT_EQ(0, vdpalu_take_over(&self->d, &self->h.st, 0))
+		TH_LOG("take over: %s", vdpalu_errmsg());
+	vdpalu_stage_free(&self->h.st);
+	EXPECT_EQ(0, rss_kb(self->h.extra[1]));
+	EXPECT_TRUE(maps_shared(self->h.extra[1], self->h.fds[3]));
+}
+
+/* Unbatched, and many mappings: one REMAP each. */
+TEST_F(described, no_batch_take_over_is_one_remap_per_mapping)
+{
+	struct handover *h = &self->h;
+	struct vdpalu_dev d;
+	int i;
+
+	ASSERT_EQ(0, vdpalu_stage_prepare(&h->st, h->blob, h->fds, h->n, NULL,
+					  NULL, 0))
+		TH_LOG("prepare: %s", vdpalu_errmsg());
 	for (i = 1; i < 512; i++)
-		if (vdpalu_stage_add(&st, fds[3], SZ + i * 4096ULL, 4096,
+		if (vdpalu_stage_add(&h->st, h->fds[3], SZ + i * 4096ULL, 4096,
 				     SZ + i * 4096ULL, 0, NULL))
 			break;
-	ok(i == 512 && st.nr_maps == 512, "512 staged mappings %s",
-	   vdpalu_errmsg());
+	ASSERT_EQ(512, i) TH_LOG("%s", vdpalu_errmsg());
+	ASSERT_EQ(512U, h->st.nr_maps);
 	reset_log();
-	ok(vdpalu_take_over(&d, &st, VDPALU_TAKE_OVER_NO_BATCH) == 0 &&
-	   count(0, VHOST_IOTLB_REMAP) == 512 &&
-	   count(0, VHOST_IOTLB_BATCH_BEGIN) == 0 && sim.n == 514,
-	   "VDPALU_TAKE_OVER_NO_BATCH: 512 REMAPs, no batch (%d calls)", sim.n);
-	for (i = 0; i < (int)st.nr_maps; i++)
-		munmap(st.maps[i].addr, st.maps[i].size);
-	vdpalu_stage_free(&st);
-
-	/* PA device: nothing to remap. */
-	sim.offered = VDPALU_BACKEND_WANTED & ~(1ULL << VHOST_BACKEND_F_IOTLB_REMAP);
-	ok(vdpalu_stage_prepare(&st, blob, fds, n, NULL, NULL, 0) == 0,
-	   "prepare for a PA device");
-	reset_log();
-	ok(vdpalu_take_over(&d, &st, 0) == 0 && sim.n == 2 &&
-	   sim.ev[0].req == VHOST_NEW_OWNER && sim.ev[1].req == VHOST_VDPA_RESUME,
-	   "PA take over: NEW_OWNER, RESUME (%d calls)", sim.n);
-	munmap(st.maps[0].addr, st.maps[0].size);
-	vdpalu_stage_free(&st);
-
-	/* Refusals: nothing stays mapped. */
-	sim.offered = VDPALU_BACKEND_WANTED & ~(1ULL << VHOST_BACKEND_F_RESUME);
-	is_errno(EOPNOTSUPP, vdpalu_stage_prepare(&st, blob, fds, n, NULL, NULL, 0),
-		 "device without RESUME: %s", vdpalu_errmsg());
-	ok(st.nr_maps == 0 && !st.maps && st.dev.fd < 0, "nothing staged");
-	sim.offered = VDPALU_BACKEND_WANTED;
-	old.backend_features &= ~(1ULL << VHOST_BACKEND_F_RESUME);
-	is_errno(EOPNOTSUPP, vdpalu_stage_describe(&old, NULL, 0, &ev),
-		 "describing a device without RESUME acked: %s", vdpalu_errmsg());
-	old.backend_features |= 1ULL << VHOST_BACKEND_F_RESUME;
-	ok(vdpalu_save(&old, VDPALU_FLOW_RESET, NULL, 0, &ev) == 0,
-	   "a reset-flow blob");
-	is_errno(EINVAL, vdpalu_stage_prepare(&st, ev, NULL, 0, NULL, NULL, 0),
-		 "... cannot be pre-staged: %s", vdpalu_errmsg());
-	return tap_done();
+	ASSERT_EQ(0, vdpalu_take_over(&d, &h->st, VDPALU_TAKE_OVER_NO_BATCH))
+		TH_LOG("take over: %s", vdpalu_errmsg());
+	EXPECT_EQ(512, count(0, VHOST_IOTLB_REMAP));
+	EXPECT_EQ(0, count(0, VHOST_IOTLB_BATCH_BEGIN));
+	EXPECT_EQ(514, sim.n);
 }
+
+/* PA device: nothing to remap. */
+TEST_F(described, pa_take_over_is_new_owner_and_resume)
+{
+	struct handover *h = &self->h;
+	struct vdpalu_dev d;
+
+	sim.offered = VDPALU_BACKEND_WANTED &
+		      ~(1ULL << VHOST_BACKEND_F_IOTLB_REMAP);
+	ASSERT_EQ(0, vdpalu_stage_prepare(&h->st, h->blob, h->fds, h->n, NULL,
+					  NULL, 0))
+		TH_LOG("prepare for a PA device: %s", vdpalu_errmsg());
+	reset_log();
+	ASSERT_EQ(0, vdpalu_take_over(&d, &h->st, 0))
+		TH_LOG("take over: %s", vdpalu_errmsg());
+	ASSERT_EQ(2, sim.n);
+	EXPECT_EQ(VHOST_NEW_OWNER, sim.ev[0].req);
+	EXPECT_EQ(VHOST_VDPA_RESUME, sim.ev[1].req);
+}
+
+/* Refusals: nothing stays mapped. */
+TEST_F(described, device_without_resume_is_refused_and_nothing_staged)
+{
+	struct vdpalu_stage *st = &self->h.st;
+
+	sim.offered = VDPALU_BACKEND_WANTED & ~(1ULL << VHOST_BACKEND_F_RESUME);
+	memset(st, 0xa5, sizeof(*st));
+	EXPECT_ERRNO(EOPNOTSUPP, vdpalu_stage_prepare(st, self->h.blob,
+						      self->h.fds, self->h.n,
+						      NULL, NULL, 0))
+		TH_LOG("%s", vdpalu_errmsg());
+	EXPECT_EQ(0U, st->nr_maps);
+	EXPECT_NULL(st->maps);
+	EXPECT_GT(0, st->dev.fd);
+}
+
+TEST_F(described, describing_a_device_without_resume_acked_is_refused)
+{
+	int blob;
+
+	self->h.old.backend_features &= ~(1ULL << VHOST_BACKEND_F_RESUME);
+	EXPECT_ERRNO(EOPNOTSUPP, vdpalu_stage_describe(&self->h.old, NULL, 0,
+						       &blob))
+		TH_LOG("%s", vdpalu_errmsg());
+}
+
+TEST_F(described, reset_flow_blob_cannot_be_prestaged)
+{
+	struct vdpalu_stage *st = &self->h.st;
+	int blob;
+
+	ASSERT_EQ(0, vdpalu_save(&self->h.old, VDPALU_FLOW_RESET, NULL, 0,
+				 &blob))
+		TH_LOG("a reset-flow blob: %s", vdpalu_errmsg());
+	EXPECT_ERRNO(EINVAL, vdpalu_stage_prepare(st, blob, NULL, 0, NULL,
+						  NULL, 0))
+		TH_LOG("%s", vdpalu_errmsg());
+}
+
+TEST_HARNESS_MAIN
