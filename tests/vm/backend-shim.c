@@ -7,8 +7,10 @@
  *              VHOST_BACKEND_F_NEW_OWNER and VHOST_BACKEND_F_IOTLB_REMAP,
  *              and VHOST_NEW_OWNER does not exist (ENOTTY): a kernel
  *              without the live-update series
- *   resume     VHOST_BACKEND_F_RESUME is not offered: a device that can be
- *              suspended but only restarted by a reset (the reset flow)
+ *   resume     VHOST_BACKEND_F_RESUME is not offered and VHOST_VDPA_RESUME
+ *              fails with EOPNOTSUPP, as for a parent without a resume op:
+ *              a device that can be suspended but only restarted by a reset
+ *              (the reset flow)
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -47,6 +49,10 @@ int ioctl(int fd, unsigned long request, ...)
 	}
 	if (no_new_owner && request == VHOST_NEW_OWNER) {
 		errno = ENOTTY;
+		return -1;
+	}
+	if (no_resume && request == VHOST_VDPA_RESUME) {
+		errno = EOPNOTSUPP;
 		return -1;
 	}
 	ret = real_ioctl(fd, request, arg);

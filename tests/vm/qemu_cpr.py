@@ -18,7 +18,7 @@ Usage: qemu_cpr.py [--demo] [--check] [--cases a,b,...]
   --demo   one update with a readable timeline, no TAP
   --check  only check that the cases exist and FRAMES suffices for them
   --cases  transfer, chain, killed, refused, livemig, qemu72, svq, viommu,
-           resetflow (noresume+chain), or steps
+           resetflow (noresume+killed+chain), or steps
            (transfer, killed, refused, livemig) joined by + to run them in
            turn on one guest: killed+chain is A, B killed, A again, C, D;
            noresume first: every QEMU's device hides RESUME (reset flow)
@@ -776,8 +776,9 @@ CASES = {
     "qemu72": [],
     "svq": [],
     "viommu": [],
-    # A -> B -> C on a device without RESUME: the reset flow
-    "resetflow": ["noresume", "transfer", "transfer"],
+    # On a device without RESUME, the reset flow: B killed, A restarts its
+    # device by reset, then A -> C -> D
+    "resetflow": ["noresume", "killed", "transfer", "transfer"],
 }
 
 
