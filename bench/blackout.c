@@ -691,9 +691,10 @@ static void exec_next(struct chain *c, struct vdpalu_dev *dev, enum method m)
 static void usage(void)
 {
 	puts("usage: vdpa-lu-blackout --dev /dev/vhost-vdpa-N --mem MIB --runs N\n"
-	     "                        --csv FILE [--label pa|va] [--no-keep-old-mm]\n"
+	     "                        --csv FILE [--label TAG] [--no-keep-old-mm]\n"
 	     "                        [--regions N --only-prestaged [--no-batch]]\n"
 	     "       vdpa-lu-blackout --help | --version\n"
+	     "TAG, the CSV's first column, names the device (pa, va, va-batch, ...)\n"
 	     "Exit status: 0 measured, 1 failed, 2 command-line error.");
 }
 
@@ -703,16 +704,9 @@ static void usage_error(void)
 	exit(CLI_USAGE);
 }
 
-int main(int argc, char **argv)
+/* The options into @c; the method that brought this image here, or -1. */
+static int parse_args(int argc, char **argv, struct chain *c)
 {
-	uint64_t t_main = vdpalu_now_ns();
-	struct rlimit unlimited = { RLIM_INFINITY, RLIM_INFINITY };
-	struct chain c = {
-		.label = "?", .runs = 5, .keep_old_mm = true, .regions = 1,
-		.incoming = -1,
-	};
-	struct vdpalu_dev dev;
-	int cont = -1, opt;
 	static const struct option opts[] = {
 		{ "dev", required_argument, NULL, 'd' },
 		{ "csv", required_argument, NULL, 'c' },
@@ -732,32 +726,39 @@ int main(int argc, char **argv)
 		{ "incoming", required_argument, NULL, 'I' },
 		{ 0 }
 	};
+	int cont = -1, opt, err = 0;
 	unsigned int u;
-	int err = 0;
 
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'd': c.dev_path = optarg; break;
-		case 'c': c.csv = optarg; break;
-		case 'l': c.label = optarg; break;
-		case 'm': err = cli_u64("--mem", optarg, 1, 1 << 20, &c.mem_mib); break;
-		case 'r': err = cli_uint("--runs", optarg, 1, 1000, &c.runs); break;
-		case 'i': err = cli_uint("--iter", optarg, 0, UINT32_MAX, &c.iter); break;
+		case 'd': c->dev_path = optarg; break;
+		case 'c': c->csv = optarg; break;
+		case 'l':
+			c->label = optarg;
+			/* A column of the CSV */
+			if (!*optarg || strpbrk(optarg, ",\n")) {
+				cli_error("--label '%s': empty or not one CSV field", optarg);
+				err = -1;
+			}
+			break;
+		case 'm': err = cli_u64("--mem", optarg, 1, 1 << 20, &c->mem_mib); break;
+		case 'r': err = cli_uint("--runs", optarg, 1, 1000, &c->runs); break;
+		case 'i': err = cli_uint("--iter", optarg, 0, UINT32_MAX, &c->iter); break;
 		case 'C':
 			err = cli_uint("--continue", optarg, UPDATE_RESET, PRESTAGED, &u);
 			cont = u;
 			break;
-		case 'E': err = cli_u64("--t-exec", optarg, 0, UINT64_MAX, &c.t_exec); break;
-		case 'B': err = cli_u64("--blob-save-ns", optarg, 0, UINT64_MAX, &c.blob_save_ns); break;
-		case 'N': c.keep_old_mm = false; break;
-		case 'h': usage(); return 0;
-		case 'V': cli_version(); return 0;
-		case 'R': err = cli_uint("--regions", optarg, 1, MAX_MAPS, &c.regions); break;
-		case 'P': c.only_prestaged = true; break;
-		case 'b': c.no_batch = true; break;
+		case 'E': err = cli_u64("--t-exec", optarg, 0, UINT64_MAX, &c->t_exec); break;
+		case 'B': err = cli_u64("--blob-save-ns", optarg, 0, UINT64_MAX, &c->blob_save_ns); break;
+		case 'N': c->keep_old_mm = false; break;
+		case 'h': usage(); exit(0);
+		case 'V': cli_version(); exit(0);
+		case 'R': err = cli_uint("--regions", optarg, 1, MAX_MAPS, &c->regions); break;
+		case 'P': c->only_prestaged = true; break;
+		case 'b': c->no_batch = true; break;
 		case 'I':
 			err = cli_uint("--incoming", optarg, 0, INT_MAX, &u);
-			c.incoming = u;
+			c->incoming = u;
 			break;
 		default: usage_error();
 		}
@@ -766,15 +767,90 @@ int main(int argc, char **argv)
 	}
 	if (cli_no_operands(argc, argv, optind))
 		usage_error();
-	if (!c.dev_path || !c.csv || !c.mem_mib) {
+	if (!c->dev_path || !c->csv || !c->mem_mib) {
 		cli_error("--dev, --csv and --mem are needed");
 		usage_error();
 	}
-	if ((c.regions > 1 && !c.only_prestaged) ||
-	    (c.mem_mib << 20) % c.regions) {
+	if ((c->regions > 1 && !c->only_prestaged) ||
+	    (c->mem_mib << 20) % c->regions) {
 		cli_error("--regions needs --only-prestaged and must divide --mem");
 		usage_error();
 	}
+	return cont;
+}
+
+/* An update by exec brought this image here: finish it and measure it. */
+static void finish_update(struct chain *c, struct vdpalu_dev *dev, int cont,
+			  uint64_t t_main)
+{
+	struct run r = { .exec_ns = t_main - c->t_exec };
+	static char app[VDPALU_APP_MAX];
+	size_t app_len = 0;
+	uint64_t t_restore, t_io, t_end;
+	int blob = vdpalu_blob_fd_from_env();
+
+	t_restore = vdpalu_now_ns();
+	if (blob < 0 ||
+	    vdpalu_restore(dev, blob, NULL, 0, app, &app_len))
+		die("restore");
+	t_io = vdpalu_now_ns();
+	first_io(dev);
+	t_end = vdpalu_now_ns();
+
+	/* The restored timeline has the old image's steps too. */
+	r.t0 = dev->tl.start_ns;
+	dev->tl.ns[VDPALU_STEP_BLOB_SAVE] = c->blob_save_ns;
+	steps_from_timeline(&r, dev->tl.ns, VDPALU_STEP_SUSPEND,
+			    VDPALU_STEP_BLOB_LOAD);
+	step_add(&r, "exec", r.exec_ns);
+	step_add(&r, "startup", t_restore - t_main);
+	steps_from_timeline(&r, dev->tl.ns, VDPALU_STEP_BLOB_LOAD,
+			    VDPALU_STEP_MAX);
+	step_add(&r, "first_io", t_end - t_io);
+	csv_row(c, cont, &r, t_end);
+	if (vdpalu_release_old_mm(getenv(VDPALU_OLD_MM_ENV), true))
+		die("release the old address space");
+	maps_from_regions(dev);
+}
+
+/* After @done, the next method of the alternating run, if any is left. */
+static void run_next(struct chain *c, struct vdpalu_dev *dev, int done)
+{
+	switch (done) {
+	case PRESTAGED:
+		if (++c->iter == c->runs)
+			break;
+		touch_guest_memory();
+		if (c->only_prestaged)
+			prestage_next(c, dev);
+		baseline(c, dev);
+		exec_next(c, dev, UPDATE_RESET);
+		break;
+	case UPDATE_RESET:
+		touch_guest_memory();
+		exec_next(c, dev, UPDATE_RESUME);
+		break;
+	case UPDATE_RESUME:
+		touch_guest_memory();
+		prestage_next(c, dev);
+		break;
+	default:
+		break;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t t_main = vdpalu_now_ns();
+	struct rlimit unlimited = { RLIM_INFINITY, RLIM_INFINITY };
+	struct chain c = {
+		.label = "?", .runs = 5, .keep_old_mm = true, .regions = 1,
+		.incoming = -1,
+	};
+	struct vdpalu_dev dev;
+	int cont;
+
+	cont = parse_args(argc, argv, &c);
 	/* PA devices charge every pinned page against RLIMIT_MEMLOCK. */
 	if (setrlimit(RLIMIT_MEMLOCK, &unlimited))
 		die("RLIMIT_MEMLOCK");
@@ -799,58 +875,9 @@ int main(int argc, char **argv)
 		/* Started by a pre-staged handover. */
 		prestaged_take_over(&c, &dev);
 	} else {
-		/* An update brought us here: finish and measure it. */
-		struct run r = { .exec_ns = t_main - c.t_exec };
-		static char app[VDPALU_APP_MAX];
-		size_t app_len = 0;
-		uint64_t t_restore, t_io, t_end;
-		int blob = vdpalu_blob_fd_from_env();
-
-		t_restore = vdpalu_now_ns();
-		if (blob < 0 ||
-		    vdpalu_restore(&dev, blob, NULL, 0, app, &app_len))
-			die("restore");
-		t_io = vdpalu_now_ns();
-		first_io(&dev);
-		t_end = vdpalu_now_ns();
-
-		/* The restored timeline has the old image's steps too. */
-		r.t0 = dev.tl.start_ns;
-		dev.tl.ns[VDPALU_STEP_BLOB_SAVE] = c.blob_save_ns;
-		steps_from_timeline(&r, dev.tl.ns, VDPALU_STEP_SUSPEND,
-				    VDPALU_STEP_BLOB_LOAD);
-		step_add(&r, "exec", r.exec_ns);
-		step_add(&r, "startup", t_restore - t_main);
-		steps_from_timeline(&r, dev.tl.ns, VDPALU_STEP_BLOB_LOAD,
-				    VDPALU_STEP_MAX);
-		step_add(&r, "first_io", t_end - t_io);
-		csv_row(&c, cont, &r, t_end);
-		if (vdpalu_release_old_mm(getenv(VDPALU_OLD_MM_ENV), true))
-			die("release the old address space");
-		maps_from_regions(&dev);
+		finish_update(&c, &dev, cont, t_main);
 	}
-
-	switch (cont) {
-	case PRESTAGED:
-		if (++c.iter == c.runs)
-			break;
-		touch_guest_memory();
-		if (c.only_prestaged)
-			prestage_next(&c, &dev);
-		baseline(&c, &dev);
-		exec_next(&c, &dev, UPDATE_RESET);
-		break;
-	case UPDATE_RESET:
-		touch_guest_memory();
-		exec_next(&c, &dev, UPDATE_RESUME);
-		break;
-	case UPDATE_RESUME:
-		touch_guest_memory();
-		prestage_next(&c, &dev);
-		break;
-	default:
-		break;
-	}
+	run_next(&c, &dev, cont);
 	guest_memory_release(&dev);
 	return 0;
 }

@@ -35,7 +35,7 @@ int cli_u64(const char *opt, const char *val, uint64_t min, uint64_t max,
 		return -1;
 	}
 	errno = 0;
-	v = strtoull(val, &end, 0);
+	v = strtoull(val, &end, 10);
 	if (*end) {
 		cli_error("%s '%s': not a number", opt, val);
 		return -1;

@@ -18,9 +18,9 @@
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
- * @val as a decimal (or 0x hex) number in [@min, @max] into @out: no sign,
- * no trailing characters, no overflow.  On error print which option and
- * value and why, and return -1.
+ * @val as a decimal number in [@min, @max] into @out: no sign, no "0x",
+ * a leading 0 is not octal, no trailing characters, no overflow.  On error
+ * print which option and value and why, and return -1.
  */
 int cli_u64(const char *opt, const char *val, uint64_t min, uint64_t max,
 	    uint64_t *out);

@@ -45,6 +45,9 @@ done
 refused --updates 12x "not a number" -- "$vmm" --dev /dev/null --updates 12x
 refused --updates -1 -- "$vmm" --dev /dev/null --updates -1
 refused --window 0 "out of range" -- "$vmm" --dev /dev/null --window 0
+refused --updates 0x10 "not a number" -- "$vmm" --dev /dev/null --updates 0x10
+# Decimal, never octal: 017 is seventeen regions, one too many, not fifteen
+refused --regions 017 "out of range" -- "$vmm" --dev /dev/null --regions 017
 refused --mem 99999999999999999999 -- "$vmm" --dev /dev/null --mem 99999999999999999999
 refused --update-after " 5" -- "$vmm" --dev /dev/null --update-after " 5"
 refused --regions 17 -- "$vmm" --dev /dev/null --regions 17
@@ -68,5 +71,7 @@ refused --runs 5x -- "$blackout" --dev /dev/null --csv /dev/null --mem 8 --runs 
 refused --continue 7 -- "$blackout" --dev /dev/null --csv /dev/null --mem 8 --continue 7
 refused "--dev, --csv and --mem" -- "$blackout" --mem 8
 refused "unexpected argument 'x'" -- "$blackout" --dev /dev/null --csv /dev/null --mem 8 x
+refused --label "one CSV field" -- "$blackout" --dev /dev/null --csv /dev/null --mem 8 --label a,b
+refused --label "one CSV field" -- "$blackout" --dev /dev/null --csv /dev/null --mem 8 --label ""
 
 tap_done
