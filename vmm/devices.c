@@ -38,7 +38,7 @@ static int sysfs_write(const char *path, const char *val)
 	return 0;
 }
 
-static int run(char *const argv[])
+static int run_command(char *const argv[])
 {
 	int status;
 	pid_t pid = fork();
@@ -86,7 +86,7 @@ int dev_create(const char *type, const char *name, const char *mac,
 		char *add_blk[] = { "vdpa", "dev", "add", "mgmtdev", (char *)mgmt,
 				    "name", (char *)name, NULL };
 
-		if (run(!strcmp(type, "net") ? add_net : add_blk))
+		if (run_command(!strcmp(type, "net") ? add_net : add_blk))
 			return -1;
 	}
 	snprintf(p, sizeof(p), SYS_VDPA "/devices/%s/driver", name);
@@ -119,5 +119,5 @@ int dev_destroy(const char *name)
 {
 	char *del[] = { "vdpa", "dev", "del", (char *)name, NULL };
 
-	return run(del);
+	return run_command(del);
 }

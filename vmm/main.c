@@ -203,7 +203,11 @@ static int report(struct vmm *m, bool stalled)
 	return pass ? 0 : 1;
 }
 
-static int run(struct vmm *m)
+/*
+ * Keep the guest's requests flowing and update this VMM every
+ * --update-after completions; the exit status once every update is done.
+ */
+static int drive_guest(struct vmm *m)
 {
 	uint64_t target = (m->cfg.updates + 1) * m->cfg.update_after;
 	uint64_t last = vdpalu_now_ns(), first = 0, now;
@@ -368,6 +372,101 @@ static int set_command(struct args *a, enum command cmd, const char *opt,
 	return 0;
 }
 
+/* One option into @cfg or @a; -1 after printing what is wrong with it. */
+static int set_option(struct vmm_cfg *cfg, struct args *a, int c)
+{
+	static const char *const flows[] = { "auto", "reset", "resume", NULL };
+	static const enum vdpalu_flow flow_of[] = {
+		VDPALU_FLOW_AUTO, VDPALU_FLOW_RESET, VDPALU_FLOW_RESUME,
+	};
+	uint64_t v;
+	int i, err = 0;
+
+	switch (c) {
+	case 'd':
+		snprintf(cfg->dev_path, sizeof(cfg->dev_path), "%s", optarg);
+		break;
+	case 'c':
+		return set_command(a, CMD_CREATE, "--create", optarg);
+	case 'D':
+		return set_command(a, CMD_DESTROY, "--destroy", optarg);
+	case 'C':
+		return set_command(a, CMD_CAPS, "--caps", optarg);
+	case 'i':
+		a->incoming = optarg;
+		break;
+	case 'n':
+		err = cli_u64("--update-after", optarg, 1, UINT64_MAX, &v);
+		cfg->update_after = v;
+		break;
+	case 'k':
+		return cli_uint("--updates", optarg, 0, MAX_UPDATES, &cfg->updates);
+	case 'f':
+		cfg->mode = UPD_FORK;
+		break;
+	case 't':
+		cfg->mode = UPD_TRANSFER;
+		snprintf(cfg->transfer, sizeof(cfg->transfer), "%s", optarg);
+		break;
+	case 'e':
+		snprintf(cfg->exec_bin, sizeof(cfg->exec_bin), "%s", optarg);
+		break;
+	case 'F':
+		i = cli_choice("--flow", optarg, flows);
+		if (i < 0)
+			return -1;
+		cfg->flow = flow_of[i];
+		break;
+	case 'w':
+		return cli_uint("--window", optarg, 1, BLK_SLOTS, &cfg->window);
+	case 'm':
+		return cli_uint("--mem", optarg, 1, 1 << 20, &cfg->mem_mb);
+	case 'r':
+		return cli_uint("--regions", optarg, 1, VDPALU_MAX_REGIONS,
+				&cfg->regions);
+	case 'N':
+		a->mask_out |= 1ULL << VHOST_BACKEND_F_NEW_OWNER;
+		break;
+	case 'l':
+		err = cli_u64("--memlock", optarg, 0, UINT64_MAX >> 10, &v);
+		a->memlock.rlim_cur = a->memlock.rlim_max = v << 10;
+		a->memlock_set = true;
+		break;
+	case 'R':
+		err = cli_u64("--restore-fd", optarg, 0, INT32_MAX, &v);
+		a->blob = v;
+		break;
+	case 'M':
+		err = cli_mac("--mac", optarg);
+		a->mac = optarg;
+		break;
+	case 'q':
+		cfg->quiet = 1;
+		break;
+	default:	/* getopt_long said what is wrong */
+		return -1;
+	}
+	return err;
+}
+
+/* What no single option can tell: -1 after printing what is wrong. */
+static int check_args(const struct vmm_cfg *cfg, const struct args *a,
+		      int argc, char **argv)
+{
+	if (cli_no_operands(argc, argv, optind))
+		return -1;
+	if (a->mac && (a->cmd != CMD_CREATE || strncmp(a->cmd_arg, "net:", 4))) {
+		cli_error("--mac: only with --create net:NAME");
+		return -1;
+	}
+	if (a->cmd == CMD_RUN && !a->incoming && a->blob < 0 &&
+	    !getenv(VDPALU_STATE_ENV) && !cfg->dev_path[0]) {
+		cli_error("nothing to do: give --dev, --incoming or a command");
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * Record the options in @cfg and @a; act on none of them.  Returns -1 to
  * go on, else the exit status (--help, --version, a command-line error).
@@ -375,112 +474,27 @@ static int set_command(struct args *a, enum command cmd, const char *opt,
 static int parse_args(struct vmm_cfg *cfg, struct args *a, int argc,
 		      char **argv)
 {
-	static const char *const flows[] = { "auto", "reset", "resume", NULL };
-	static const enum vdpalu_flow flow_of[] = {
-		VDPALU_FLOW_AUTO, VDPALU_FLOW_RESET, VDPALU_FLOW_RESUME,
-	};
-	uint64_t v;
-	int c, i, err = 0;
+	int c;
 
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			snprintf(cfg->dev_path, sizeof(cfg->dev_path), "%s", optarg);
-			break;
-		case 'c':
-			err = set_command(a, CMD_CREATE, "--create", optarg);
-			break;
-		case 'D':
-			err = set_command(a, CMD_DESTROY, "--destroy", optarg);
-			break;
-		case 'C':
-			err = set_command(a, CMD_CAPS, "--caps", optarg);
-			break;
-		case 'i':
-			a->incoming = optarg;
-			break;
-		case 'n':
-			err = cli_u64("--update-after", optarg, 1, UINT64_MAX, &v);
-			cfg->update_after = v;
-			break;
-		case 'k':
-			err = cli_uint("--updates", optarg, 0, MAX_UPDATES,
-				       &cfg->updates);
-			break;
-		case 'f':
-			cfg->mode = UPD_FORK;
-			break;
-		case 't':
-			cfg->mode = UPD_TRANSFER;
-			snprintf(cfg->transfer, sizeof(cfg->transfer), "%s", optarg);
-			break;
-		case 'e':
-			snprintf(cfg->exec_bin, sizeof(cfg->exec_bin), "%s", optarg);
-			break;
-		case 'F':
-			i = cli_choice("--flow", optarg, flows);
-			err = i < 0;
-			if (i >= 0)
-				cfg->flow = flow_of[i];
-			break;
-		case 'w':
-			err = cli_uint("--window", optarg, 1, BLK_SLOTS, &cfg->window);
-			break;
-		case 'm':
-			err = cli_uint("--mem", optarg, 1, 1 << 20, &cfg->mem_mb);
-			break;
-		case 'r':
-			err = cli_uint("--regions", optarg, 1, VDPALU_MAX_REGIONS,
-				       &cfg->regions);
-			break;
-		case 'N':
-			a->mask_out |= 1ULL << VHOST_BACKEND_F_NEW_OWNER;
-			break;
-		case 'l':
-			err = cli_u64("--memlock", optarg, 0, UINT64_MAX >> 10, &v);
-			a->memlock.rlim_cur = a->memlock.rlim_max = v << 10;
-			a->memlock_set = true;
-			break;
-		case 'R':
-			err = cli_u64("--restore-fd", optarg, 0, INT32_MAX, &v);
-			a->blob = v;
-			break;
-		case 'M':
-			err = cli_mac("--mac", optarg);
-			a->mac = optarg;
-			break;
-		case 'q':
-			cfg->quiet = 1;
-			break;
-		case 'h':
+		if (c == 'h') {
 			usage();
 			return 0;
-		case 'V':
+		}
+		if (c == 'V') {
 			cli_version();
 			return 0;
-		default:	/* getopt_long said what is wrong */
-			err = -1;
-			break;
 		}
-		if (err)
-			break;
+		if (set_option(cfg, a, c))
+			goto usage_error;
 	}
-	if (!err)
-		err = cli_no_operands(argc, argv, optind);
-	if (!err && a->mac && (a->cmd != CMD_CREATE || strncmp(a->cmd_arg, "net:", 4))) {
-		cli_error("--mac: only with --create net:NAME");
-		err = -1;
-	}
-	if (!err && a->cmd == CMD_RUN && !a->incoming && a->blob < 0 &&
-	    !getenv(VDPALU_STATE_ENV) && !cfg->dev_path[0]) {
-		cli_error("nothing to do: give --dev, --incoming or a command");
-		err = -1;
-	}
-	if (err) {
-		fprintf(stderr, "Try 'vdpa-lu-vmm --help'.\n");
-		return CLI_USAGE;
-	}
+	if (check_args(cfg, a, argc, argv))
+		goto usage_error;
 	return -1;
+
+usage_error:
+	fprintf(stderr, "Try 'vdpa-lu-vmm --help'.\n");
+	return CLI_USAGE;
 }
 
 int main(int argc, char **argv)
@@ -545,7 +559,7 @@ int main(int argc, char **argv)
 		if (fresh_start(m, a.mask_out))
 			return 1;
 	}
-	ret = run(m);
+	ret = drive_guest(m);
 	vdpalu_close(&m->dev);
 	return ret;
 }

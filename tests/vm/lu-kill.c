@@ -241,7 +241,7 @@ static void old_image(enum method m, enum vdpalu_flow flow, uint64_t gen,
 		char *vars[] = { old_mm[0] ? old_mm : NULL, NULL };
 		char **envp = vdpalu_exec_env(environ, vars);
 
-		/* The old address space's helper must reach the new image */
+		/* The old address space's keeper must reach the new image */
 		if (envp)
 			execve(self, (char *const *)argv, envp);
 		report("E exec %s", strerror(errno));
