@@ -4,8 +4,8 @@
 # run's output directory; on the VA device also the cost per mapping
 # (regions.csv).
 set -euo pipefail
-mode=pa
-[ "$(cat /sys/module/vdpa_sim/parameters/use_va)" = Y ] && mode=va
+. "$lu_top/testbed/guest.sh"
+mode=$(vdpa_sim_mode) mode=${mode%%-*}	# pa or va
 csv=/run/out/blackout.csv
 dev=$("$lu_top/testbed/vdpa-dev.sh" add blk bench-blk)
 # One vCPU for the benchmark and the simulator's worker (lu_bench_pin=0: no

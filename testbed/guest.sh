@@ -24,11 +24,14 @@ pins_balanced() {
 	[ "$pin_acquired" = "$pin_released" ]
 }
 
-# vdpa_sim's boot-time mode: "va-batch", "pa-nobatch", ...
+# vdpa_sim's boot-time mode, named as lib.sh's VM_MODES: "pa-batch",
+# "va-map", ...: a PA or VA device (use_va), whose IOTLB reaches it by
+# set_map or dma_map (batch_mapping).  The one reader of the two module
+# parameters for the scripts and tests that run in the VM.
 vdpa_sim_mode() {
 	local use_va batch
 	read -r use_va < /sys/module/vdpa_sim/parameters/use_va
 	read -r batch < /sys/module/vdpa_sim/parameters/batch_mapping
 	case $use_va in Y|1) echo -n va ;; *) echo -n pa ;; esac
-	case $batch in Y|1) echo -batch ;; *) echo -nobatch ;; esac
+	case $batch in Y|1) echo -batch ;; *) echo -map ;; esac
 }

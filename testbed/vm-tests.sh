@@ -17,7 +17,9 @@ run() {
 	echo "lu-test: $name exit=$?"
 }
 
-echo "lu-test: kernel $(uname -r), vdpa_sim use_va=$(cat /sys/module/vdpa_sim/parameters/use_va) batch_mapping=$(cat /sys/module/vdpa_sim/parameters/batch_mapping)"
+. "$lu_top/testbed/tap.sh"
+. "$lu_top/testbed/guest.sh"
+echo "lu-test: kernel $(uname -r), vdpa_sim $(vdpa_sim_mode)"
 # The selftests run through kselftest's runner, as kernel developers run
 # them (with the timeout of their settings file); lu_filter picks tests of
 # its list. A runner that is missing fails, as a crash would.
@@ -45,8 +47,6 @@ done
 # A filter that matches nothing would leave only the pin check to pass.
 [ $ran -gt 0 ] || echo "Bail out! lu_filter='$lu_filter' matches no selftest and no suite"
 # A leak of pinned pages shows here even when every test passed.
-. "$lu_top/testbed/tap.sh"
-. "$lu_top/testbed/guest.sh"
 echo "lu-test: running pin-balance"
 pins_balanced
 tap_ok $? "pin-balance: nr_foll_pin_acquired $pin_acquired, nr_foll_pin_released $pin_released after all tests"

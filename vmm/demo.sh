@@ -16,10 +16,10 @@ N=${UPDATE_AFTER:-500}
 LOG=/run/lu-demo
 mkdir -p "$LOG"
 
-read -r use_va < /sys/module/vdpa_sim/parameters/use_va
-read -r batch < /sys/module/vdpa_sim/parameters/batch_mapping
-case $use_va in Y|1) mode=VA ;; *) mode=PA ;; esac
-echo "==> vhost-vdpa live update demo: kernel $(uname -r), vdpa_sim $mode (use_va=$use_va batch_mapping=$batch)"
+. "$(dirname "$0")/../testbed/guest.sh"
+sim_mode=$(vdpa_sim_mode)
+mode=${sim_mode%%-*} mode=${mode^^}
+echo "==> vhost-vdpa live update demo: kernel $(uname -r), vdpa_sim $sim_mode"
 
 verdict=PASS
 show() {	# show LOGFILES...: the lines worth reading
@@ -94,11 +94,8 @@ fi
 kill $vpid; wait $vpid
 sed 's/^/  /' "$LOG/vduse.log"
 
-. "$(dirname "$0")/../testbed/guest.sh"
-acq=$(vmstat nr_foll_pin_acquired)
-rel=$(vmstat nr_foll_pin_released)
+pins_balanced || verdict=FAIL
 echo
-echo "==> pinned pages: nr_foll_pin_acquired $acq, nr_foll_pin_released $rel"
-[ "$acq" = "$rel" ] || verdict=FAIL
+echo "==> pinned pages: nr_foll_pin_acquired $pin_acquired, nr_foll_pin_released $pin_released"
 echo "==> demo verdict ($mode): $verdict"
 [ $verdict = PASS ]

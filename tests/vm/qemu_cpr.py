@@ -75,25 +75,20 @@ def note(msg):
     print(("" if demo else "# ") + msg, flush=True)
 
 
-def vmstat(key):
-    # Fold every CPU's batched counter updates first (see testbed/guest.sh).
-    with open("/proc/sys/vm/stat_refresh", "w") as f:
-        f.write("1")
-    with open("/proc/vmstat") as f:
-        for line in f:
-            k, v = line.split()
-            if k == key:
-                return int(v)
-    return 0
+def guest_sh(call):
+    """The words printed by CALL, shell code run after sourcing
+    testbed/guest.sh: its readers of the pin counters and of vdpa_sim's
+    mode are the test bed's only ones."""
+    guest = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../testbed/guest.sh")
+    return subprocess.run(["bash", "-c", '. "$0" && ' + call, guest], check=True,
+                          stdout=subprocess.PIPE, universal_newlines=True).stdout.split()
 
 
 def pins_balanced():
-    for _ in range(50):
-        acq, rel = vmstat("nr_foll_pin_acquired"), vmstat("nr_foll_pin_released")
-        if acq == rel:
-            return True, acq, rel
-        time.sleep(0.1)
-    return False, acq, rel
+    """(nr_foll_pin_acquired == released, acquired, released), after up to
+    5 s for a release on its way."""
+    st, acq, rel = guest_sh('pins_balanced; echo "$? $pin_acquired $pin_released"')
+    return st == "0", int(acq), int(rel)
 
 
 def vmpin_kb(pid):
@@ -108,8 +103,7 @@ def vmpin_kb(pid):
 
 
 def use_va():
-    with open("/sys/module/vdpa_sim/parameters/use_va") as f:
-        return f.read().strip() in ("1", "Y")
+    return guest_sh("vdpa_sim_mode")[0].startswith("va-")
 
 
 class Qmp:

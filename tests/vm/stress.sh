@@ -31,10 +31,7 @@ mkdir -p "$LOG"
 for f in "$VMM" "$T/lu-kill" "$T/lu-race" "$T/lu-random"; do
 	[ -x "$f" ] || { echo "Bail out! $f missing: build userspace first"; exit 1; }
 done
-read -r use_va < /sys/module/vdpa_sim/parameters/use_va
-read -r batch < /sys/module/vdpa_sim/parameters/batch_mapping
-case $use_va in Y|1) mode=va ;; *) mode=pa ;; esac
-[ "$batch" = 1 ] && mode=$mode-batch || mode=$mode-map
+mode=$(vdpa_sim_mode)
 echo "# stress: mode $mode, kernel $(uname -r), seed $SEED, $OPS random operations, $ROUNDS rounds per race"
 
 reports() { dmesg | grep -cE 'WARNING:|BUG:|KASAN|possible circular|possible recursive|inconsistent lock|hung_task|INFO: task .* blocked|Oops|general protection|refcount_t|list_(add|del) corruption' ; }
