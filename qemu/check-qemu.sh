@@ -40,7 +40,8 @@ for m in "${order[@]}"; do
 	fi
 	step "VM run $m: ${VM_MODES[$m]}"
 	start=$(date +%s)
-	"$TOP/testbed/run-vm.sh" --name "qemu-$m" \
+	# pdeathsig: if this script is killed, run-vm.sh is told and stops QEMU.
+	setpriv --pdeathsig TERM "$TOP/testbed/run-vm.sh" --name "qemu-$m" \
 		--append "${VM_MODES[$m]} BUILD=$BUILD lu_selftests=none lu_top=$TOP lu_suites=$TOP/tests/vm/qemu-cpr.sh lu_filter= lu_qemu_cases=${QEMU_CASES:-} lu_qemu_frames=${QEMU_FRAMES:-}" \
 		"$job"
 	status=$?

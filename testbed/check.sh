@@ -45,16 +45,39 @@ results=$BUILD/check
 rm -rf "$results" && mkdir -p "$results"
 logs=() extra_fail=0
 
+# SIGTERM or Ctrl-C stops what runs before this script goes: a host stage
+# in its own process group with whatever it started (the test bed's
+# self-test boots VMs), or run-vm.sh, which stops its QEMU.  Both run in
+# the background so that the trap runs at once, not when they end.
+child='' child_group=''
+stop_child() {
+	trap - TERM INT
+	if [ -n "$child" ]; then
+		kill -TERM -- "$child_group$child" 2>/dev/null
+		wait "$child"
+	fi
+	exit "$1"
+}
+trap 'stop_child 143' TERM
+trap 'stop_child 130' INT
+
 # Host-side stages, framed like the VM runs so one summary counts them all.
 host_stage() {
-	local name=$1 cmd=$2
+	local name=$1 cmd=$2 log=$results/$1.log status out tee_pid
 	step "$name: $cmd"
-	{
-		echo "lu-test: running $name"
-		bash -c "$cmd"
-		echo "lu-test: $name exit=$?"
-	} 2>&1 | tee "$results/$name.log"
-	logs+=("$results/$name.log")
+	echo "lu-test: running $name" | tee "$log"
+	exec {out}> >(tee -a "$log")
+	tee_pid=$!
+	setsid bash -c "$cmd" >&$out 2>&1 &
+	child=$! child_group=-
+	wait $child
+	status=$?
+	child='' child_group=''
+	# All of the stage's output is in the log before its exit line.
+	exec {out}>&-
+	wait $tee_pid
+	echo "lu-test: $name exit=$status" | tee -a "$log"
+	logs+=("$log")
 }
 [ -n "${LU_HOST_TESTS:-}" ] && host_stage host-tests "$LU_HOST_TESTS"
 [ "${LU_UAPI_CHECK:-1}" = 1 ] && host_stage uapi-headers "$TOP/testbed/uapi-headers.sh --check"
@@ -83,8 +106,11 @@ for m in "${order[@]}"; do
 	# pdeathsig: if this script is killed, run-vm.sh is told and stops QEMU.
 	setpriv --pdeathsig TERM "$TOP/testbed/run-vm.sh" --name "check-$m" \
 		--append "${VM_MODES[$m]} BUILD=$BUILD lu_selftests=$BUILD/kselftest lu_top=$TOP lu_suites=$mode_suites lu_filter=${LU_FILTER:-}$stress_env$qemu_env" \
-		"$TOP/testbed/vm-tests.sh"
+		"$TOP/testbed/vm-tests.sh" &
+	child=$!
+	wait $child
 	status=$?
+	child=''
 	step "VM run $m: $((SECONDS - start)) s"
 	logs+=("$BUILD/vm/check-$m/output.log")
 	[ $status = 0 ] || { echo "FAIL $m: $(vm_failure $status)" >&2; extra_fail=$((extra_fail + 1)); }

@@ -48,16 +48,13 @@ if [ $check = 0 ]; then
 	step "lib/uapi/linux: ${HEADERS[*]}; docs: ${DOCS[*]}; from $(git -C "$KTREE" describe --always 2>/dev/null || echo "$KTREE")"
 	exit 0
 fi
-echo "1..$((${#HEADERS[@]} + ${#DOCS[@]}))"
-n=0 failed=0
+. "$TOP/testbed/tap.sh"
 same() {	# COPY ORIGINAL NAME-OF-COPY NAME-OF-ORIGINAL
-	n=$((n + 1))
 	if diff -u "$1" "$2" > "$obj/diff" 2>&1; then
-		echo "ok $n $3 is the series' $4"
+		tap_ok 0 "$3 is the series' $4"
 	else
-		echo "not ok $n $3 differs from the series' $4: run 'make uapi-headers'"
-		sed 's/^/# /' "$obj/diff" | head -40
-		failed=1
+		tap_ok 1 "$3 differs from the series' $4: run 'make uapi-headers'"
+		head -40 "$obj/diff" | tap_diag
 	fi
 }
 for h in "${HEADERS[@]}"; do
@@ -66,4 +63,4 @@ done
 for d in "${DOCS[@]}"; do
 	same "$docdest/$d" "$docsrc/$d" "docs/$d" "Documentation/userspace-api/$d"
 done
-exit $failed
+tap_done
