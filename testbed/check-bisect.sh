@@ -30,7 +30,13 @@ for p in "${patches[@]}"; do
 		continue
 	fi
 	sel=$KTREE/tools/testing/selftests/vhost_vdpa
-	if [ -d "$sel" ]; then
+	# The patches before the first selftest have none to build; once they
+	# exist, a patch that loses them fails.
+	if [ ! -d "$sel" ] && [ "${had_selftests:-0}" = 1 ]; then
+		echo "FAIL [$n] $(basename "$p"): the selftests are gone" >&2
+		failed=$((failed + 1))
+	elif [ -d "$sel" ]; then
+		had_selftests=1
 		make -s -C "$KOBJ" headers_install >>"$log" 2>&1
 		out=$BUILD/check-bisect/selftests
 		rm -rf "$out" && mkdir -p "$out"
