@@ -729,7 +729,7 @@ static int parse_args(int argc, char **argv, struct chain *c)
 	int cont = -1, opt, err = 0;
 	unsigned int u;
 
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((opt = cli_getopt(argc, argv, opts)) != -1) {
 		switch (opt) {
 		case 'd': c->dev_path = optarg; break;
 		case 'c': c->csv = optarg; break;

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,6 +22,25 @@ void cli_error(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+int cli_getopt(int argc, char **argv, const struct option *options)
+{
+	int c;
+
+	/* getopt's own messages would name the program by its path */
+	opterr = 0;
+	c = getopt_long(argc, argv, "", options, NULL);
+	if (c != '?')
+		return c;
+	if (optopt && strchr(argv[optind - 1], '='))
+		cli_error("option '%.*s' takes no value",
+			  (int)strcspn(argv[optind - 1], "="), argv[optind - 1]);
+	else if (optopt)
+		cli_error("option '%s' needs a value", argv[optind - 1]);
+	else
+		cli_error("unknown option '%s'", argv[optind - 1]);
+	return '?';
 }
 
 int cli_u64(const char *opt, const char *val, uint64_t min, uint64_t max,

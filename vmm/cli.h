@@ -18,6 +18,13 @@
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
+ * getopt_long() without short options, whose errors (returned as '?')
+ * cli_error() prints: an unknown option, a missing or an unwanted value.
+ */
+struct option;
+int cli_getopt(int argc, char **argv, const struct option *options);
+
+/*
  * @val as a decimal number in [@min, @max] into @out: no sign, no "0x",
  * a leading 0 is not octal, no trailing characters, no overflow.  On error
  * print which option and value and why, and return -1.

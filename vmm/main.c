@@ -443,7 +443,7 @@ static int set_option(struct vmm_cfg *cfg, struct args *a, int c)
 	case 'q':
 		cfg->quiet = 1;
 		break;
-	default:	/* getopt_long said what is wrong */
+	default:	/* cli_getopt() said what is wrong */
 		return -1;
 	}
 	return err;
@@ -476,7 +476,7 @@ static int parse_args(struct vmm_cfg *cfg, struct args *a, int argc,
 {
 	int c;
 
-	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, options)) != -1) {
 		if (c == 'h') {
 			usage();
 			return 0;

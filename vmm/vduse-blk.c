@@ -305,7 +305,7 @@ static const char *parse_args(int argc, char **argv, int *status)
 	int c;
 
 	*status = 0;
-	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, options)) != -1) {
 		switch (c) {
 		case 'h':
 			usage();

@@ -39,7 +39,11 @@ for p in "$vmm" "$vduse" "$blackout"; do
 	[ -x "$p" ] || { echo "Bail out! $p missing: build userspace first"; exit 1; }
 	helps "$p" --help usage:
 	helps "$p" --version "${version//./\\.}"
-	refused "--bogus" -- "$p" --bogus
+	refused "${p##*/}: unknown option '--bogus'" -- "$p" --bogus
+	# The program's name, not the path it was started by
+	head -1 "$err" | grep -q "^${p##*/}: "
+	tap_ok $? "${p##*/} --bogus: the message starts with the program's name: $(head -1 "$err")"
+	refused "option '--help' takes no value" -- "$p" --help=x
 done
 
 refused --updates 12x "not a number" -- "$vmm" --dev /dev/null --updates 12x
@@ -62,7 +66,7 @@ refused --mac "only with --create net" -- "$vmm" --create blk:a --mac 52:54:00:1
 refused --mac "only with --create net" -- "$vmm" --dev /dev/null --mac 52:54:00:12:34:56
 refused "unexpected argument 'extra'" -- "$vmm" --dev /dev/null extra
 refused "nothing to do" -- "$vmm"
-refused "dev" -- "$vmm" --dev
+refused "option '--dev' needs a value" -- "$vmm" --dev
 refused "unexpected argument 'b'" -- "$vduse" a b
 refused "no device NAME" -- "$vduse"
 refused "a/b" -- "$vduse" a/b
