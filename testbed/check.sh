@@ -60,6 +60,16 @@ stop_child() {
 }
 trap 'stop_child 143' TERM
 trap 'stop_child 130' INT
+# Wait for the background job PID (GROUP "-": its process group too), which
+# the trap stops; its exit status.
+wait_child() {
+	local status
+	child=$1 child_group=${2:-}
+	wait "$child"
+	status=$?
+	child='' child_group=''
+	return $status
+}
 
 # Host-side stages, framed like the VM runs so one summary counts them all.
 host_stage() {
@@ -69,10 +79,8 @@ host_stage() {
 	exec {out}> >(tee -a "$log")
 	tee_pid=$!
 	setsid bash -c "$cmd" >&$out 2>&1 &
-	child=$! child_group=-
-	wait $child
+	wait_child $! -
 	status=$?
-	child='' child_group=''
 	# All of the stage's output is in the log before its exit line.
 	exec {out}>&-
 	wait $tee_pid
@@ -107,10 +115,8 @@ for m in "${order[@]}"; do
 	setpriv --pdeathsig TERM "$TOP/testbed/run-vm.sh" --name "check-$m" \
 		--append "${VM_MODES[$m]} BUILD=$BUILD lu_selftests=$BUILD/kselftest lu_top=$TOP lu_suites=$mode_suites lu_filter=${LU_FILTER:-}$stress_env$qemu_env" \
 		"$TOP/testbed/vm-tests.sh" &
-	child=$!
-	wait $child
+	wait_child $!
 	status=$?
-	child=''
 	step "VM run $m: $((SECONDS - start)) s"
 	logs+=("$BUILD/vm/check-$m/output.log")
 	[ $status = 0 ] || { echo "FAIL $m: $(vm_failure $status)" >&2; extra_fail=$((extra_fail + 1)); }
