@@ -515,13 +515,19 @@ class Guest:
         return flowing
 
     def echoes_again(self, before, what):
-        """Wait for AGAIN more echoes; true if any came."""
+        """Wait for AGAIN more echoes; true if they came, or if the guest
+        sent its last frame first and every echo since came back.  A few
+        echoes and then silence is a device that stopped: the frames
+        already in its rings come back, nothing after them does."""
         try:
             self.console.wait(lambda: self.console.echoed() >= before + AGAIN or self.console.done(),
                               TIMEOUT, "echoes after " + what)
         except TimeoutError:
             pass
-        return self.console.echoed() > before
+        if self.console.echoed() >= before + AGAIN:
+            return True
+        end = self.console.done()
+        return bool(end) and end[1] == "done" and self.console.echoed() > before
 
     def finish(self):
         """Let the guest send its last frames, check its verdict, stop it."""
