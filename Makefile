@@ -103,7 +103,9 @@ check: checkpatch check-mlx5 kernel selftests userspace $(if $(strip $(CHECK_QEM
 ##               (build/kbuild-kasan), stress suite with STRESS_OPS=50000, 50 rounds per race
 check-stress: selftests userspace
 	@KASAN=1 KOBJ=$(BUILD)/kbuild-kasan testbed/build-kernel.sh
-	@KOBJ=$(BUILD)/kbuild-kasan STRESS_OPS=$${STRESS_OPS:-50000} \
+	@ops=$${STRESS_OPS:-50000}; \
+	KOBJ=$(BUILD)/kbuild-kasan STRESS_OPS=$$ops \
+		VM_TIMEOUT=$${VM_TIMEOUT:-$$(( (ops + 9999) / 10000 * 1800 + 1800 ))} \
 		STRESS_RACE_ROUNDS=$${STRESS_RACE_ROUNDS:-50} \
 		STRESS_KILL_METHODS=$${STRESS_KILL_METHODS:-exec,fork,transfer} LU_TESTBED_SELFTEST=0 \
 		LU_UAPI_CHECK=0 exec setpriv --pdeathsig TERM testbed/check.sh $(MODES)
