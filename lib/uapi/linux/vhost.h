@@ -292,8 +292,10 @@
  * - EOPNOTSUPP: the device does not offer %VHOST_BACKEND_F_NEW_OWNER.
  * - EPERM: the owner has not acked %VHOST_BACKEND_F_NEW_OWNER.
  * - EINVAL: the device has no owner, the caller already is the owner, or
- *   the device works on virtual addresses and a virtqueue group's address
- *   space has no mapping to remap (see %VHOST_BACKEND_F_IOTLB_REMAP).
+ *   the device works on virtual addresses and the address space of a
+ *   virtqueue group, used or not, has no mapping to remap (see
+ *   %VHOST_BACKEND_F_IOTLB_REMAP). A group is in address space 0 unless
+ *   %VHOST_VDPA_SET_GROUP_ASID moved it since the last reset.
  * - EBUSY: the device is running (DRIVER_OK set and not suspended).
  * - the parent's errno: a batch that the previous owner left open (exec
  *   between %VHOST_IOTLB_BATCH_BEGIN and %VHOST_IOTLB_BATCH_END) is ended
