@@ -563,6 +563,13 @@ static void remap_profile(struct run *r, struct vdpalu_dev *dev)
 		info_add(r, name[i], (t[i + 1] - t[i]) / 1e3);
 }
 
+/* When the take-over passed "remap-open": its first REMAP is through. */
+static void remap_open_hook(const char *point, void *arg)
+{
+	if (!strcmp(point, "remap-open"))
+		*(uint64_t *)arg = vdpalu_now_ns();
+}
+
 /*
  * New process of a pre-staged handover, started by prestage_next(): map,
  * fault in, say ready; on "go" take over and serve the first request.
@@ -573,7 +580,7 @@ static void prestaged_take_over(struct chain *c, struct vdpalu_dev *dev)
 	struct xfer_msg m;
 	struct run r = { 0 };
 	int fds[MAX_XFER_FDS];
-	uint64_t chunk, t_wake, t_io, t_end, floor_ns, dev_ns;
+	uint64_t chunk, t_wake, t_io, t_end, floor_ns, dev_ns, t_open = 0;
 	unsigned int nr_msgs, i;
 	int s = c->incoming;
 
@@ -590,11 +597,13 @@ static void prestaged_take_over(struct chain *c, struct vdpalu_dev *dev)
 	m = (struct xfer_msg){ .type = XFER_READY, .prepare_ns = st.map_ns };
 	send_msg(s, &m, NULL, 0);
 
+	vdpalu_set_step_hook(remap_open_hook, &t_open);
 	recv_msg(s, XFER_GO, &m, NULL);
 	t_wake = vdpalu_now_ns();
 	if (vdpalu_take_over(dev, &st, c->no_batch ? VDPALU_TAKE_OVER_NO_BATCH : 0))
 		die("take over");
 	t_io = vdpalu_now_ns();
+	vdpalu_set_step_hook(NULL, NULL);
 	first_io(dev);
 	t_end = vdpalu_now_ns();
 
@@ -621,6 +630,18 @@ static void prestaged_take_over(struct chain *c, struct vdpalu_dev *dev)
 	info_add(&r, "regions", st.nr_maps);
 	info_add(&r, "prepare", st.map_ns / 1e3);
 	info_add(&r, "send", (t_wake - m.t_send) / 1e3);
+	/*
+	 * The REMAP step split where the first mapping is remapped: with
+	 * one mapping in a batch, BATCH_BEGIN + REMAP, then BATCH_END.
+	 */
+	if (t_open) {
+		uint64_t remap_start = dev->tl.start_ns +
+				       dev->tl.ns[VDPALU_STEP_NEW_OWNER];
+
+		info_add(&r, "remap-first", (t_open - remap_start) / 1e3);
+		info_add(&r, "remap-rest",
+			 (dev->tl.ns[VDPALU_STEP_REMAP] - (t_open - remap_start)) / 1e3);
+	}
 
 	/* Guest memory as this process has it, for the next runs. */
 	nr_touch_maps = nr_own_maps = 0;

@@ -26,6 +26,8 @@ int vdpalu_vq_program(struct vdpalu_dev *dev, unsigned int idx);
 /* ACKNOWLEDGE|DRIVER, @features, FEATURES_OK, and FEATURES_OK read back. */
 int vdpalu_set_features(struct vdpalu_dev *dev, uint64_t features);
 
+/* Tell the step hook (vdpalu_set_step_hook()) that @point is passed. */
+void vdpalu_passed(const char *point);
 /* The steps a restore and a pre-staged take-over share. */
 void vdpalu_step_time(struct vdpalu_dev *dev, enum vdpalu_step s, uint64_t t,
 		      uint32_t count);

@@ -299,6 +299,8 @@ static int remap_staged(struct vdpalu_dev *d, const struct vdpalu_stage *st,
 		if (vdpalu_iotlb(d, VHOST_IOTLB_REMAP, m->iova, m->size,
 				 (uintptr_t)m->addr, 0))
 			return -1;
+		if (i == 0)
+			vdpalu_passed("remap-open");
 	}
 	if (batch && vdpalu_iotlb_batch(d, VHOST_IOTLB_BATCH_END))
 		return -1;

@@ -33,7 +33,7 @@ void vdpalu_set_step_hook(vdpalu_step_hook_fn fn, void *arg)
 	step_hook_arg = arg;
 }
 
-static void passed(const char *point)
+void vdpalu_passed(const char *point)
 {
 	if (step_hook)
 		step_hook(point, step_hook_arg);
@@ -50,7 +50,7 @@ static void step_end(struct vdpalu_dev *dev, enum vdpalu_step s, uint64_t t,
 		     uint32_t count)
 {
 	vdpalu_step_time(dev, s, t, count);
-	passed(vdpalu_step_name(s));
+	vdpalu_passed(vdpalu_step_name(s));
 }
 
 static const char *need_msg(unsigned int bit)
@@ -277,7 +277,7 @@ static int remap_all(struct vdpalu_dev *dev)
 				 (uintptr_t)r->addr, 0))
 			return -1;
 		if (i == 0)
-			passed("remap-open");
+			vdpalu_passed("remap-open");
 	}
 	if (vdpalu_iotlb_batch(dev, VHOST_IOTLB_BATCH_END))
 		return -1;
@@ -432,7 +432,7 @@ static int ack_backend_features(struct vdpalu_dev *nd)
 	if (vdpalu_ack_backend(nd, nd->backend_features |
 				   (1ULL << VHOST_BACKEND_F_IOTLB_REMAP)))
 		return -1;
-	passed("backend-features");
+	vdpalu_passed("backend-features");
 	return 0;
 }
 

@@ -269,9 +269,10 @@ VDPALU_API int vdpalu_release_old_mm(const char *fds, bool wait);
  * as it is passed, in this process, until it is set again (NULL: none).
  * The points are the vdpalu_step_name()s of vdpalu_save() and
  * vdpalu_restore() as each step ends, plus "backend-features" (restore:
- * acked again after NEW_OWNER) and "remap-open" (restore: REMAP batch
- * begun, first region remapped, BATCH_END not sent).  A test kills the
- * process there (tests/vm/lu-stress.c); a VMM has no use for it.
+ * acked again after NEW_OWNER) and "remap-open" (restore and
+ * vdpalu_take_over(): REMAP batch begun, first region remapped, BATCH_END
+ * not sent).  A test kills the process there (tests/vm/lu-kill.c), the
+ * benchmark takes the time there; a VMM has no use for it.
  */
 typedef void (*vdpalu_step_hook_fn)(const char *point, void *arg);
 VDPALU_API void vdpalu_set_step_hook(vdpalu_step_hook_fn fn, void *arg);
