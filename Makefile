@@ -105,7 +105,8 @@ check-stress: selftests userspace
 	@KASAN=1 KOBJ=$(BUILD)/kbuild-kasan testbed/build-kernel.sh
 	@ops=$${STRESS_OPS:-50000}; \
 	KOBJ=$(BUILD)/kbuild-kasan STRESS_OPS=$$ops \
-		VM_TIMEOUT=$${VM_TIMEOUT:-$$(( (ops + 9999) / 10000 * 1800 + 1800 ))} \
+		VM_TIMEOUT=$${VM_TIMEOUT:-$$(. tests/vm/stress-limits.sh && \
+			echo $$(( $$(stress_random_limit $$ops) + 1800 )))} \
 		STRESS_RACE_ROUNDS=$${STRESS_RACE_ROUNDS:-50} \
 		STRESS_KILL_METHODS=$${STRESS_KILL_METHODS:-exec,fork,transfer} LU_TESTBED_SELFTEST=0 \
 		LU_UAPI_CHECK=0 exec setpriv --pdeathsig TERM testbed/check.sh $(MODES)

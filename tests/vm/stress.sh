@@ -27,6 +27,7 @@ mkdir -p "$LOG"
 
 . "$(dirname "$0")/../../testbed/tap.sh"
 . "$(dirname "$0")/../../testbed/guest.sh"
+. "$(dirname "$0")/stress-limits.sh"
 
 for f in "$VMM" "$T/lu-kill" "$T/lu-race" "$T/lu-random"; do
 	[ -x "$f" ] || { echo "Bail out! $f missing: build userspace first"; exit 1; }
@@ -70,9 +71,7 @@ echo "# kill methods: $methods"
 # shellcheck disable=SC2086 # the methods are words
 run_prog lu-kill 900 "$T/lu-kill" "$path" ${methods//,/ }
 run_prog lu-race 900 "$T/lu-race" "$path" "$ROUNDS" "$SEED"
-# 30 minutes for each 10000 operations: make check's pa-batch boot took
-# 12 of them on the test kernel, and a KASAN kernel is several times slower.
-run_prog lu-random $(( (OPS + 9999) / 10000 * 1800 )) "$T/lu-random" "$path" --seed "$SEED" --ops "$OPS"
+run_prog lu-random "$(stress_random_limit "$OPS")" "$T/lu-random" "$path" --seed "$SEED" --ops "$OPS"
 
 "$VMM" --destroy lustress
 pins_balanced
